@@ -1,0 +1,38 @@
+"""fetchpool: fetch many URLs concurrently with a fixed pool of workers.
+
+    async for result in fetchpool.fetch(["https://example.org/"], workers=8, timeout=30):
+        print(result.outcome, result.status, result.url)
+
+The core (this package outside `fetchpool.cli`) imports neither Typer nor Rich.
+"""
+
+from __future__ import annotations
+
+from ._api import fetch
+from ._config import Settings, StatusSet
+from ._errors import FetchpoolError, UsageError
+from ._fetch import Fetcher, make_client
+from ._models import Kind, Outcome, Result, Target
+from ._pool import Pool
+from ._source import TargetReader, check_url, open_inputs, parse_line
+from ._version import __version__
+
+__all__ = [
+    "Fetcher",
+    "FetchpoolError",
+    "Kind",
+    "Outcome",
+    "Pool",
+    "Result",
+    "Settings",
+    "StatusSet",
+    "Target",
+    "TargetReader",
+    "UsageError",
+    "__version__",
+    "check_url",
+    "fetch",
+    "make_client",
+    "open_inputs",
+    "parse_line",
+]

@@ -1,0 +1,71 @@
+"""The library entry point: `fetch()`, an async iterator of results."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
+
+import anyio
+import httpx
+
+from ._config import Settings
+from ._models import Result, Target
+from ._pool import Pool
+from ._source import check_url
+
+
+async def _as_targets(urls: Iterable[str | Target] | AsyncIterable[str | Target]) -> AsyncIterator[Target]:
+    line = 0
+
+    def to_target(item: str | Target) -> Target:
+        if isinstance(item, Target):
+            return item
+        text = item.strip()
+        return Target(text, "-", line, check_url(text))
+
+    if isinstance(urls, AsyncIterable):
+        async for item in urls:
+            line += 1
+            yield to_target(item)
+    else:
+        for item in urls:
+            line += 1
+            yield to_target(item)
+
+
+async def fetch(
+    urls: Iterable[str | Target] | AsyncIterable[str | Target],
+    *,
+    settings: Settings | None = None,
+    client: httpx.AsyncClient | None = None,
+    **options: Any,
+) -> AsyncIterator[Result]:
+    """Fetch every URL with a fixed pool of workers; yield each result as it finishes.
+
+    Args:
+        urls: URL strings or `Target` values, from a (lazy) iterable or async iterable.
+        settings: the settings; or give their fields as keyword options
+            (`workers=8, timeout=30, ...`).
+        client: a shared `httpx.AsyncClient` to use instead of making one.
+
+    Every URL yields exactly one `Result`; a URL that fails is a result with
+    outcome FAIL, never an exception. Breaking out of the loop cancels what is
+    in flight (use `contextlib.aclosing` to do that promptly). Runs on asyncio.
+    """
+    settings = settings or Settings(**options)
+    async with Pool(settings, client=client) as pool:
+        send, receive = anyio.create_memory_object_stream[Result](settings.workers)
+        runner = asyncio.ensure_future(pool.run(_as_targets(urls), send))
+        try:
+            async with receive:
+                async for result in receive:
+                    yield result
+            await runner
+        finally:
+            if not runner.done():
+                pool.cancel()
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner

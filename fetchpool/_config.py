@@ -1,0 +1,109 @@
+"""Run settings and their defaults: the one place every default lives.
+
+The CLI help, the README and the library all read the defaults from here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ._errors import UsageError
+from ._version import __version__
+
+DEFAULT_WORKERS = 8
+MAX_WORKERS = 1000
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRIES = 2
+DEFAULT_ACCEPT = "200-299"
+DEFAULT_USER_AGENT = f"fetchpool/{__version__}"
+MAX_REDIRECTS = 10
+BODY_CAP = 1024 * 1024  # bytes read per response before the rest is abandoned
+MAX_LINE = 64 * 1024  # longest input line accepted, in bytes
+METHODS = ("GET", "HEAD")
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSet:
+    """A set of HTTP status codes given as ranges, such as `200-299,301,403`."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+    def __contains__(self, status: object) -> bool:
+        return isinstance(status, int) and any(lo <= status <= hi for lo, hi in self.ranges)
+
+    def __str__(self) -> str:
+        return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ranges)
+
+    @classmethod
+    def parse(cls, text: str) -> StatusSet:
+        """Parse `200-299,301`; raise `UsageError` on anything else."""
+        ranges: list[tuple[int, int]] = []
+        for part in text.split(","):
+            m = re.fullmatch(r"\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?", part)
+            if not m:
+                raise UsageError(f"invalid --accept value {text!r}: expected codes like 200-299,301")
+            lo = int(m.group(1))
+            hi = int(m.group(2) or lo)
+            if not (100 <= lo <= hi <= 599):
+                raise UsageError(
+                    f"invalid --accept value {text!r}: {part.strip()} is not a range of codes 100-599"
+                )
+            ranges.append((lo, hi))
+        return cls(tuple(ranges))
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """Parse `Name: value` as given to `--header`; raise `UsageError` otherwise."""
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+        raise UsageError(f"invalid --header {text!r}: expected 'Name: value'")
+    value = value.strip()
+    if any(c in value for c in "\r\n\0"):
+        raise UsageError(f"invalid --header {text!r}: the value contains a line break or NUL")
+    return name, value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything that shapes how URLs are fetched. Frozen; build a new one to change it.
+
+    Args:
+        workers: number of concurrent fetch workers (1..1000).
+        timeout: hard wall-clock limit per URL, in seconds, over all attempts.
+        retries: extra attempts for transient failures.
+        accept: status codes counted as OK.
+        method: `GET` or `HEAD`.
+        follow_redirects: follow 3xx responses (at most `MAX_REDIRECTS` hops).
+        headers: extra request headers, in order.
+        user_agent: the User-Agent header.
+        verify: verify TLS certificates.
+        per_host: at most this many requests in flight to one host (None: no limit).
+        body_cap: bytes of body read per response before the rest is abandoned.
+    """
+
+    workers: int = DEFAULT_WORKERS
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    accept: StatusSet = field(default_factory=lambda: StatusSet.parse(DEFAULT_ACCEPT))
+    method: str = "GET"
+    follow_redirects: bool = True
+    headers: tuple[tuple[str, str], ...] = ()
+    user_agent: str = DEFAULT_USER_AGENT
+    verify: bool = True
+    per_host: int | None = None
+    body_cap: int = BODY_CAP
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.workers <= MAX_WORKERS):
+            raise UsageError(f"invalid --workers {self.workers}: must be 1..{MAX_WORKERS}")
+        if not (self.timeout > 0) or self.timeout == float("inf"):
+            raise UsageError(f"invalid --timeout {self.timeout:g}: must be a positive number")
+        if self.retries < 0:
+            raise UsageError(f"invalid --retries {self.retries}: must be 0 or more")
+        if self.method not in METHODS:
+            raise UsageError(f"invalid --method {self.method!r}: must be GET or HEAD")
+        if self.per_host is not None and self.per_host < 1:
+            raise UsageError(f"invalid --per-host {self.per_host}: must be 1 or more")

@@ -1,0 +1,298 @@
+"""Fetch one URL into one `Result`: redirects, retries, the body cap, the deadline.
+
+`Fetcher.fetch()` never raises for a URL that fails: every failure becomes a
+`Result` whose `kind` says why. Only cancellation propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
+from ._models import Kind, Outcome, Result, Target
+
+# Headers a user may pass with -H that must not follow a redirect to another origin.
+SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+REDIRECT_BODY_CAP = 64 * 1024  # read this much of a redirect's body to keep the connection
+BACKOFF_BASE = 0.25
+BACKOFF_MAX = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A classified error: why an attempt failed, in words a person understands."""
+
+    kind: Kind
+    message: str
+
+
+class _RedirectError(Exception):
+    """Too many redirects, or a loop."""
+
+
+def make_client(settings: Settings) -> httpx.AsyncClient:
+    """The one shared HTTP client of a run, sized for its workers."""
+    limits = httpx.Limits(
+        max_connections=settings.workers,
+        max_keepalive_connections=settings.workers,
+    )
+    return httpx.AsyncClient(
+        limits=limits,
+        timeout=httpx.Timeout(settings.timeout),
+        verify=settings.verify,
+        follow_redirects=False,
+        headers={"User-Agent": settings.user_agent},
+        trust_env=False,
+    )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes, outermost first (cycle-safe)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _describe_oserror(exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by peer"
+    if exc.errno is not None and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _describe_tls(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return f"TLS: {exc.verify_message}"
+    reason = exc.reason or str(exc)
+    return f"TLS: {str(reason).lower().replace('_', ' ')}"
+
+
+def classify(exc: BaseException, *, timeout: float) -> Failure:
+    """Map an exception raised while fetching to a `Failure` (kind and message)."""
+    causes = _chain(exc)
+    for cause in causes:
+        if isinstance(cause, socket.gaierror):
+            detail = cause.strerror or str(cause)
+            return Failure(Kind.DNS, f"DNS: {detail.lower()}")
+        if isinstance(cause, ssl.SSLError):
+            return Failure(Kind.TLS, _describe_tls(cause))
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return Failure(Kind.TIMEOUT, f"timed out after {timeout:g} s")
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return Failure(Kind.INVALID, f"invalid URL: {exc}")
+    if isinstance(exc, _RedirectError):
+        return Failure(Kind.REDIRECT, str(exc))
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        message = str(exc).rstrip(".") or "protocol error"
+        return Failure(Kind.PROTOCOL, message[0].lower() + message[1:])
+    oserrors = [c for c in causes if isinstance(c, OSError) and not isinstance(c, TimeoutError)]
+    if oserrors:
+        # The innermost error with an errno is the most specific ("connection refused").
+        specific = next((c for c in reversed(oserrors) if c.errno is not None), oserrors[-1])
+        return Failure(Kind.CONNECT, _describe_oserror(specific))
+    if isinstance(exc, httpx.ConnectError | httpx.ReadError | httpx.WriteError):
+        text = str(exc) or "connection failed"
+        return Failure(Kind.CONNECT, text[0].lower() + text[1:])
+    if isinstance(exc, httpx.HTTPError):
+        return Failure(Kind.PROTOCOL, str(exc) or type(exc).__name__)
+    return Failure(Kind.PROTOCOL, f"unexpected error: {type(exc).__name__}: {exc}")
+
+
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    wall = time.time() if now is None else now
+    return max(0.0, when.timestamp() - wall)
+
+
+def _transient(failure: Failure | None, status: int | None) -> bool:
+    if failure is not None:
+        return failure.kind in (Kind.CONNECT, Kind.TIMEOUT)
+    return status in TRANSIENT_STATUSES
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one attempt (with its redirects) produced."""
+
+    status: int | None = None
+    reason: str | None = None
+    final_url: str | None = None
+    bytes_read: int = 0
+    http_version: str | None = None
+    retry_after: str | None = None
+    failure: Failure | None = None
+
+
+class Fetcher:
+    """Fetches targets with one shared client, by the rules of `Settings`.
+
+    Args:
+        client: the shared `httpx.AsyncClient`.
+        settings: the run settings.
+        clock: monotonic clock, injectable for tests.
+        sleep: async sleep, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._headers = list(settings.headers)
+
+    async def fetch(self, target: Target) -> Result:
+        """Fetch one target; always returns its one result (raises only on cancellation)."""
+        if target.invalid is not None:
+            return Result.failed(target, Kind.INVALID, target.invalid)
+        settings = self._settings
+        start = self._clock()
+        deadline = start + settings.timeout
+        attempts = 0
+        attempt = _Attempt()
+        try:
+            async with asyncio.timeout(settings.timeout):
+                while True:
+                    attempts += 1
+                    attempt = _Attempt()
+                    await self._attempt(target, attempt)
+                    if attempts > settings.retries or not _transient(
+                        attempt.failure, attempt.status
+                    ):
+                        break
+                    wait = self._backoff(attempts, attempt.retry_after)
+                    if wait is None or self._clock() + wait >= deadline:
+                        break
+                    await self._sleep(wait)
+        except TimeoutError:
+            # What the last attempt saw so far (a status, some bytes) is kept.
+            attempt.failure = Failure(Kind.TIMEOUT, f"timed out after {settings.timeout:g} s")
+        return self._result(target, attempt, attempts, self._clock() - start)
+
+    def _backoff(self, attempts: int, retry_after_header: str | None) -> float | None:
+        asked = retry_after(retry_after_header)
+        if asked is not None:
+            return asked
+        ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempts - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+    def _result(self, target: Target, attempt: _Attempt, attempts: int, elapsed: float) -> Result:
+        failure = attempt.failure
+        status = attempt.status
+        if failure is None and status is not None and status not in self._settings.accept:
+            reason = f" {attempt.reason}" if attempt.reason else ""
+            failure = Failure(Kind.HTTP, f"HTTP {status}{reason}")
+        return Result(
+            url=target.url,
+            source=target.source,
+            line=target.line,
+            outcome=Outcome.OK if failure is None else Outcome.FAIL,
+            status=status,
+            reason=attempt.reason,
+            elapsed=elapsed,
+            attempts=attempts,
+            final_url=attempt.final_url,
+            error=None if failure is None else failure.message,
+            kind=None if failure is None else failure.kind,
+            bytes_read=attempt.bytes_read,
+            http_version=attempt.http_version,
+        )
+
+    async def _attempt(self, target: Target, attempt: _Attempt) -> None:
+        """One attempt: send, follow redirects, read the body up to the cap.
+
+        Fills in `attempt` as it goes, so a deadline that cuts it short still
+        leaves what was seen (status, bytes read).
+        """
+        settings = self._settings
+        client = self._client
+        try:
+            url = httpx.URL(target.url)
+            first_origin = _origin(url)
+            method = settings.method
+            seen = {str(url)}
+            for hop in range(MAX_REDIRECTS + 1):
+                headers = self._headers
+                if hop and _origin(url) != first_origin:
+                    headers = [(k, v) for k, v in headers if k.lower() not in SENSITIVE_HEADERS]
+                request = client.build_request(method, url, headers=headers)
+                response = await client.send(request, stream=True)
+                try:
+                    attempt.status = response.status_code
+                    attempt.reason = response.reason_phrase
+                    attempt.final_url = str(response.url)
+                    attempt.http_version = response.http_version
+                    attempt.retry_after = response.headers.get("retry-after")
+                    location = response.headers.get("location")
+                    if (
+                        settings.follow_redirects
+                        and response.status_code in REDIRECT_STATUSES
+                        and location
+                    ):
+                        await self._drain(response, REDIRECT_BODY_CAP, None)
+                        url = response.url.join(location)
+                        if url.scheme not in ("http", "https"):
+                            raise _RedirectError(f"redirect to unsupported scheme {url.scheme!r}")
+                        if str(url) in seen:
+                            raise _RedirectError(f"redirect loop after {hop + 1} redirects")
+                        seen.add(str(url))
+                        if response.status_code == 303 and method != "HEAD":
+                            method = "GET"
+                        continue
+                    await self._drain(response, settings.body_cap, attempt)
+                    return
+                finally:
+                    await response.aclose()
+            raise _RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes data
+            attempt.failure = classify(exc, timeout=settings.timeout)
+
+    @staticmethod
+    async def _drain(response: httpx.Response, cap: int, attempt: _Attempt | None) -> None:
+        """Read and discard the body, stopping once `cap` bytes were read."""
+        if response.request.method == "HEAD":
+            return
+        total = 0
+        async for chunk in response.aiter_raw():
+            total += len(chunk)
+            if attempt is not None:
+                attempt.bytes_read = total
+            if total >= cap:
+                break

@@ -1,0 +1,110 @@
+"""The values that flow through fetchpool: a URL as read (`Target`) and its `Result`.
+
+Both are frozen, slotted dataclasses; a failed URL is data (a `Result` with a
+`Kind`), never an exception.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Outcome(enum.Enum):
+    """How a URL ended."""
+
+    OK = "ok"
+    FAIL = "fail"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        """The upper-case word used in plain output and the table (`OK`, `FAIL`, ...)."""
+        return self.name
+
+
+class Kind(enum.Enum):
+    """Why a result is not OK (`None` on an OK result)."""
+
+    HTTP = "http"  # a status outside --accept
+    TIMEOUT = "timeout"
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    PROTOCOL = "protocol"
+    REDIRECT = "redirect"  # too many hops, or a loop
+    INVALID = "invalid"  # the input line is not a fetchable URL
+    SIZE = "size"  # body over --max-filesize
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One non-skipped input line: the URL text as read, and where it stood.
+
+    `invalid` holds the reason when the line is not a fetchable http(s) URL;
+    such a target still yields exactly one (FAIL) result.
+    """
+
+    url: str
+    source: str = "-"
+    line: int = 0
+    invalid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The one result of one `Target`."""
+
+    url: str
+    source: str
+    line: int
+    outcome: Outcome
+    status: int | None = None
+    reason: str | None = None
+    elapsed: float = 0.0
+    attempts: int = 0
+    final_url: str | None = None
+    error: str | None = None
+    kind: Kind | None = None
+    bytes_read: int = 0
+    http_version: str | None = None
+    saved_to: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the outcome is OK."""
+        return self.outcome is Outcome.OK
+
+    @property
+    def redirected(self) -> bool:
+        """True when a redirect was followed to another URL."""
+        return self.final_url is not None and self.final_url != self.url
+
+    @classmethod
+    def failed(
+        cls,
+        target: Target,
+        kind: Kind,
+        error: str,
+        *,
+        elapsed: float = 0.0,
+        attempts: int = 0,
+    ) -> Result:
+        """A FAIL (or, for `Kind.CANCELLED`, a CANCELLED) result with no response."""
+        outcome = Outcome.CANCELLED if kind is Kind.CANCELLED else Outcome.FAIL
+        return cls(
+            url=target.url,
+            source=target.source,
+            line=target.line,
+            outcome=outcome,
+            elapsed=elapsed,
+            attempts=attempts,
+            error=error,
+            kind=kind,
+        )
+
+    @classmethod
+    def cancelled(cls, target: Target, reason: str, *, elapsed: float = 0.0) -> Result:
+        """The CANCELLED result of a target that was read but not finished."""
+        return cls.failed(target, Kind.CANCELLED, reason, elapsed=elapsed)

@@ -1,0 +1,292 @@
+"""The worker pool: a fixed set of workers between a bounded input stream and the results.
+
+`Pool.run()` owns the workers' task group and returns once every target read
+has its result: after a graceful drain at end of input, or after `cancel()`,
+which reports every target read but not finished as CANCELLED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterable, Callable
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from ._config import Settings
+from ._fetch import Fetcher, make_client
+from ._models import Kind, Result, Target
+
+# Targets a pool may set aside while their host is at its --per-host limit,
+# before a worker waits on the busy host instead (bounds memory).
+PARKED_PER_WORKER = 16
+
+
+class _HostLimit:
+    """At most `limit` targets in flight per host, without head-of-line blocking.
+
+    A target whose host is busy is parked, and the worker moves on to the
+    next target; the worker that frees a slot of that host picks the parked
+    target up next. Only when too many targets are parked does a worker wait.
+    """
+
+    def __init__(self, limit: int, max_parked: int) -> None:
+        self._limit = limit
+        self._max_parked = max_parked
+        self._busy: defaultdict[str, int] = defaultdict(int)
+        self._parked: defaultdict[str, deque[tuple[int, Target]]] = defaultdict(deque)
+        self._parked_count = 0
+        self._waiters: defaultdict[str, deque[anyio.Event]] = defaultdict(deque)
+
+    @staticmethod
+    def host_of(target: Target) -> str:
+        try:
+            return (urlsplit(target.url).hostname or "").lower()
+        except ValueError:
+            return ""
+
+    def try_acquire(self, host: str) -> bool:
+        if self._busy[host] < self._limit:
+            self._busy[host] += 1
+            return True
+        return False
+
+    def park(self, host: str, item: tuple[int, Target]) -> bool:
+        """Set a target aside; False when the parking lot is full."""
+        if self._parked_count >= self._max_parked:
+            return False
+        self._parked[host].append(item)
+        self._parked_count += 1
+        return True
+
+    async def acquire(self, host: str) -> None:
+        while not self.try_acquire(host):
+            event = anyio.Event()
+            self._waiters[host].append(event)
+            await event.wait()
+
+    def release(self, host: str) -> tuple[int, Target] | None:
+        """Free a slot; return a parked target of the same host, its slot already held."""
+        parked = self._parked.get(host)
+        if parked:
+            self._parked_count -= 1
+            item = parked.popleft()
+            if not parked:
+                del self._parked[host]
+            return item
+        self._busy[host] -= 1
+        if not self._busy[host]:
+            del self._busy[host]
+        waiters = self._waiters.get(host)
+        if waiters:
+            waiters.popleft().set()
+            if not waiters:
+                del self._waiters[host]
+        return None
+
+
+class Pool:
+    """A fixed pool of fetch workers sharing one HTTP client.
+
+    Use it as an async context manager (it opens and closes the client unless
+    one is passed in), then call `run()`:
+
+        async with Pool(settings) as pool:
+            send, receive = anyio.create_memory_object_stream[Result](settings.workers)
+            ...  # run pool.run(targets, send) in a task, read results from receive
+
+    Args:
+        settings: the run settings.
+        client: a shared `httpx.AsyncClient` to use instead of making one.
+        clock: monotonic clock for elapsed times, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._own_client = client is None
+        self._client = client
+        self._clock = clock
+        self._fetcher: Fetcher | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._cancel_reason: str | None = None
+        # Every target read and not yet reported, by sequence number: whatever
+        # is left here when the workers stop is reported CANCELLED.
+        self._unfinished: dict[int, Target] = {}
+        self._started: dict[int, float] = {}
+        self.read_count = 0
+        self.input_done = False
+
+    async def __aenter__(self) -> Self:
+        if self._client is None:
+            self._client = make_client(self.settings)
+        self._fetcher = Fetcher(self._client, self.settings, clock=self._clock)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._own_client and self._client is not None:
+            with anyio.CancelScope(shield=True):
+                await self._client.aclose()
+
+    def in_flight(self) -> list[tuple[Target, float]]:
+        """Each busy worker's target and the monotonic time it started."""
+        unfinished = self._unfinished
+        return [(unfinished[seq], started) for seq, started in list(self._started.items())]
+
+    @property
+    def total(self) -> int | None:
+        """The number of targets read, once input is fully read (else None)."""
+        return self.read_count if self.input_done else None
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop reading input and cancel every in-flight fetch at once.
+
+        `run()` then reports every target read but not finished as CANCELLED
+        with `reason` as its error, and returns.
+        """
+        if self._cancel_reason is None:
+            self._cancel_reason = reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+    @property
+    def cancelled(self) -> str | None:
+        """The reason given to `cancel()`, or None."""
+        return self._cancel_reason
+
+    async def run(
+        self,
+        targets: AsyncIterable[Target],
+        results: ObjectSendStream[Result],
+        *,
+        on_cancel: Callable[[], list[Target]] | None = None,
+    ) -> None:
+        """Fetch every target and send its one result; close `results` at the end.
+
+        Args:
+            targets: the input, read lazily (the reader waits while workers are busy).
+            results: where results go, one per target, as each finishes.
+            on_cancel: called after a cancellation to collect targets that were
+                read from the input but never handed to the pool (they are
+                reported CANCELLED too).
+        """
+        if self._fetcher is None:
+            raise RuntimeError("use `async with Pool(...) as pool:` before run()")
+        settings = self.settings
+        send, receive = anyio.create_memory_object_stream[tuple[int, Target]](settings.workers)
+        hosts = (
+            _HostLimit(settings.per_host, settings.workers * PARKED_PER_WORKER)
+            if settings.per_host
+            else None
+        )
+        async with results:
+            with anyio.CancelScope() as self._scope:
+                if self._cancel_reason is not None:
+                    self._scope.cancel()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._read, targets, send)
+                    async with receive:
+                        for slot in range(settings.workers):
+                            tg.start_soon(self._work, slot, receive.clone(), results, hosts)
+            if self._cancel_reason is not None or self._scope.cancel_called:
+                await self._report_cancelled(results, on_cancel)
+
+    async def _read(
+        self, targets: AsyncIterable[Target], send: ObjectSendStream[tuple[int, Target]]
+    ) -> None:
+        unfinished = self._unfinished
+        async with send:
+            seq = 0
+            async for target in targets:
+                seq += 1
+                unfinished[seq] = target  # from here on, the target is accounted for
+                self.read_count += 1
+                await send.send((seq, target))
+            self.input_done = True
+
+    async def _work(
+        self,
+        slot: int,
+        receive: ObjectReceiveStream[tuple[int, Target]],
+        results: ObjectSendStream[Result],
+        hosts: _HostLimit | None,
+    ) -> None:
+        fetch = self._fetcher.fetch  # type: ignore[union-attr]  # checked in run()
+        clock = self._clock
+        unfinished = self._unfinished
+        started = self._started
+        async with receive:
+            next_item: tuple[int, Target] | None = None
+            while True:
+                if next_item is None:
+                    try:
+                        next_item = receive.receive_nowait()
+                    except anyio.WouldBlock:
+                        try:
+                            next_item = await receive.receive()
+                        except anyio.EndOfStream:
+                            return
+                    except anyio.EndOfStream:
+                        return
+                seq, target = next_item
+                next_item = None
+                host = ""
+                if hosts is not None:
+                    host = hosts.host_of(target)
+                    if not hosts.try_acquire(host):
+                        if hosts.park(host, (seq, target)):
+                            continue
+                        await hosts.acquire(host)
+                started[seq] = clock()
+                try:
+                    result = await fetch(target)
+                except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
+                    result = Result.failed(
+                        target, Kind.PROTOCOL, f"unexpected error: {type(exc).__name__}: {exc}"
+                    )
+                # On cancellation the start time stays, for the CANCELLED result's elapsed.
+                del started[seq]
+                if hosts is not None:
+                    next_item = hosts.release(host)
+                # A finished result is always delivered, even during cancellation.
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await results.send(result)
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        self.cancel("results are no longer read")
+                        return
+                del unfinished[seq]
+
+    async def _report_cancelled(
+        self,
+        results: ObjectSendStream[Result],
+        on_cancel: Callable[[], list[Target]] | None,
+    ) -> None:
+        reason = self._cancel_reason or "cancelled"
+        now = self._clock()
+        started = self._started
+        leftovers = [(target, started.get(seq, now)) for seq, target in self._unfinished.items()]
+        leftovers += [(target, now) for target in (on_cancel() if on_cancel else ())]
+        self._unfinished.clear()
+        started.clear()
+        with anyio.CancelScope(shield=True):
+            for target, since in leftovers:
+                try:
+                    await results.send(Result.cancelled(target, reason, elapsed=now - since))
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return  # nobody is reading results any more

@@ -1,0 +1,239 @@
+"""Input: turn lines of bytes into `Target` values, reading files and pipes lazily.
+
+`parse_line()` is pure. `read_targets()` reads each input a chunk at a time,
+only when the pool asks for more, so a producer that pauses sees its first
+results before it writes again. Pipes and terminals are read on a daemon
+thread so that waiting for input never delays cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ._config import MAX_LINE
+from ._models import Target
+
+CHUNK = 64 * 1024
+PREVIEW = 200  # characters of an over-long line kept in its result
+_SCHEMES = ("http", "https")
+# Characters that never belong in a URL as typed: controls, DEL, and spaces.
+_FORBIDDEN = frozenset(chr(c) for c in (*range(0x21), 0x7F))
+
+
+def check_url(text: str) -> str | None:
+    """Return why `text` is not a fetchable http(s) URL, or None when it is."""
+    scheme, sep, rest = text.partition(":")
+    if not sep or not scheme.isascii() or not scheme.isalpha():
+        return "invalid URL: no scheme (expected http:// or https://)"
+    if scheme.lower() not in _SCHEMES:
+        return f"invalid URL: unsupported scheme {scheme!r}"
+    if bad := next((c for c in text if c in _FORBIDDEN), None):
+        what = "a space" if bad == " " else f"control character {bad!r}"
+        return f"invalid URL: contains {what}"
+    if not rest.startswith("//"):
+        return "invalid URL: expected '//' after the scheme"
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # validates the port
+    except ValueError as exc:
+        return f"invalid URL: {exc}"
+    if not parts.hostname:
+        return "invalid URL: no host"
+    if port == 0:
+        return "invalid URL: port 0"
+    return None
+
+
+def parse_line(raw: bytes, *, source: str = "-", line: int = 0) -> Target | None:
+    """Turn one input line (without its newline) into a `Target`.
+
+    Returns None for blank lines and `#` comments. A line that is not a
+    fetchable URL still becomes a `Target`, with `invalid` set to the reason.
+    """
+    if len(raw) > MAX_LINE:
+        preview = raw[:PREVIEW].decode("utf-8", "replace").strip() + "…"
+        return Target(preview, source, line, f"invalid URL: line over {MAX_LINE // 1024} KiB")
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", "replace").strip()
+        return Target(text, source, line, "invalid URL: not valid UTF-8")
+    if not text or text.startswith("#"):
+        return None
+    return Target(text, source, line, check_url(text))
+
+
+@dataclass(slots=True)
+class Input:
+    """An opened input: its display name and file descriptor."""
+
+    name: str
+    fd: int
+
+    @property
+    def is_regular_file(self) -> bool:
+        """True for a regular file (read inline); False for pipes and terminals."""
+        return stat.S_ISREG(os.fstat(self.fd).st_mode)
+
+
+def split_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Split a stream of byte chunks into lines, for tests and synchronous callers."""
+    splitter = _LineSplitter()
+    for chunk in chunks:
+        yield from splitter.feed(chunk)
+    yield from splitter.end()
+
+
+class _LineSplitter:
+    """Cuts chunks into lines; a line over MAX_LINE is cut short, never buffered whole."""
+
+    __slots__ = ("_carry", "_overflow")
+
+    def __init__(self) -> None:
+        self._carry = b""
+        self._overflow = False  # inside a line already known to be too long
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        lines = chunk.split(b"\n")
+        lines[0] = self._carry + lines[0]
+        self._carry = lines.pop()
+        if self._overflow and lines:
+            # The first piece ends the over-long line; it was already reported.
+            lines.pop(0)
+            self._overflow = False
+        if len(self._carry) > MAX_LINE and not self._overflow:
+            lines.append(self._carry[: MAX_LINE + 1])
+            self._carry = b""
+            self._overflow = True
+        elif self._overflow:
+            self._carry = b""
+        return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+    def end(self) -> list[bytes]:
+        carry, self._carry = self._carry, b""
+        if self._overflow or not carry:
+            return []
+        return [carry[:-1] if carry.endswith(b"\r") else carry]
+
+
+class _ThreadedChunks:
+    """Reads a pipe or terminal on a daemon thread, one chunk per request.
+
+    The thread reads only when asked (no read-ahead), so input that the run
+    never asked for stays unread; a thread blocked in `read` is abandoned at
+    exit instead of holding up cancellation.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._wanted = threading.Semaphore(0)
+        self._loop = asyncio.get_running_loop()
+        self._future: asyncio.Future[bytes] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"fetchpool-read-{fd}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.acquire()
+            try:
+                data = os.read(self._fd, CHUNK)
+                error: OSError | None = None
+            except OSError as exc:
+                data, error = b"", exc
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, data, error)
+            except RuntimeError:  # the loop is closed: the run is over
+                return
+            if not data:
+                return
+
+    def _deliver(self, data: bytes, error: OSError | None) -> None:
+        future, self._future = self._future, None
+        if future is None or future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(data)
+
+    async def read(self) -> bytes:
+        self._future = self._loop.create_future()
+        self._wanted.release()
+        return await self._future
+
+
+class TargetReader:
+    """Reads targets from inputs, one after another, as one lazy stream.
+
+    Args:
+        inputs: the opened inputs, in order.
+
+    `read_count` and `done` let a display show the total once input is fully
+    read. After cancellation, `buffered()` yields the targets of lines that
+    were already read from the input but not yet handed out, so that they can
+    be reported instead of silently dropped.
+    """
+
+    def __init__(self, inputs: Sequence[Input]) -> None:
+        self._inputs = list(inputs)
+        self._pending: deque[Target] = deque()
+        self.read_count = 0
+        self.done = False
+
+    def __aiter__(self) -> AsyncIterator[Target]:
+        return self._read_all()
+
+    async def _read_all(self) -> AsyncIterator[Target]:
+        for source in self._inputs:
+            splitter = _LineSplitter()
+            line_no = 0
+            threaded = None if source.is_regular_file else _ThreadedChunks(source.fd)
+            while True:
+                if threaded is None:
+                    chunk = os.read(source.fd, CHUNK)
+                else:
+                    chunk = await threaded.read()
+                lines = splitter.feed(chunk) if chunk else splitter.end()
+                for raw in lines:
+                    line_no += 1
+                    target = parse_line(raw, source=source.name, line=line_no)
+                    if target is not None:
+                        self._pending.append(target)
+                while self._pending:
+                    self.read_count += 1
+                    yield self._pending.popleft()
+                if not chunk:
+                    break
+        self.done = True
+
+    def buffered(self) -> list[Target]:
+        """Targets already read from the input but not handed out yet (for cancellation)."""
+        pending = list(self._pending)
+        self._pending.clear()
+        return pending
+
+
+def open_inputs(paths: Sequence[str], *, stdin_fd: int = 0) -> list[Input]:
+    """Open every input up front, so an unreadable file is reported before fetching.
+
+    Raises:
+        OSError: a file cannot be opened (the CLI reports it as a usage error).
+    """
+    inputs: list[Input] = []
+    for path in paths or ["-"]:
+        if path == "-":
+            inputs.append(Input("-", stdin_fd))
+            continue
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IsADirectoryError(21, "Is a directory", path)
+        inputs.append(Input(path, fd))
+    return inputs

@@ -1,0 +1,160 @@
+"""Machine-readable output: pure `format_*` functions and the sink that writes them.
+
+`plain` (TAB-separated), `jsonl` and `csv` each have one pure function from a
+`Result` to text; `LineSink` writes them, flushing after every batch, so a
+pipe sees each result as soon as it finishes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable
+from typing import IO, Any, Protocol
+
+from .._models import Outcome, Result
+
+# Every control character (C0, DEL, C1): none may reach a terminal from data.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+CSV_FIELDS = (
+    "url",
+    "outcome",
+    "status",
+    "elapsed",
+    "attempts",
+    "final_url",
+    "error",
+    "source",
+    "line",
+    "kind",
+    "bytes",
+    "http_version",
+    "saved_to",
+)
+
+
+def escape_controls(text: str) -> str:
+    """Show control characters as visible escapes (`\\t`, `\\x1b`), so data cannot
+    break a TAB-separated line or send escape sequences to a terminal."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
+def detail(result: Result) -> str:
+    """The DETAIL column: the error, or the final URL when a redirect was followed."""
+    if result.error is not None:
+        return result.error
+    if result.redirected:
+        return result.final_url or ""
+    return ""
+
+
+def as_record(result: Result) -> dict[str, Any]:
+    """The fields of jsonl and csv, in their documented order."""
+    return {
+        "url": result.url,
+        "outcome": result.outcome.value,
+        "status": result.status,
+        "elapsed": round(result.elapsed, 6),
+        "attempts": result.attempts,
+        "final_url": result.final_url,
+        "error": result.error,
+        "source": result.source,
+        "line": result.line,
+        "kind": None if result.kind is None else result.kind.value,
+        "bytes": result.bytes_read,
+        "http_version": result.http_version,
+        "saved_to": result.saved_to,
+    }
+
+
+def format_plain(result: Result) -> str:
+    """`OUTCOME<TAB>STATUS<TAB>SECONDS<TAB>URL<TAB>DETAIL` and a newline."""
+    status = "-" if result.status is None else str(result.status)
+    return (
+        f"{result.outcome.label}\t{status}\t{result.elapsed:.3f}\t"
+        f"{escape_controls(result.url)}\t{escape_controls(detail(result))}\n"
+    )
+
+
+def format_jsonl(result: Result) -> str:
+    """One JSON object and a newline (JSON escapes every control character)."""
+    return json.dumps(as_record(result), ensure_ascii=False) + "\n"
+
+
+def format_csv_header() -> str:
+    """The CSV header row."""
+    return ",".join(CSV_FIELDS) + "\r\n"
+
+
+def format_csv(result: Result) -> str:
+    """One CSV row; text fields have control characters escaped."""
+    record = as_record(result)
+    row = ["" if v is None else escape_controls(v) if isinstance(v, str) else v for v in record.values()]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(row)
+    return buffer.getvalue()
+
+
+FORMATTERS: dict[str, tuple[Callable[[Result], str], str]] = {
+    "plain": (format_plain, ""),
+    "jsonl": (format_jsonl, ""),
+    "csv": (format_csv, format_csv_header()),
+}
+
+
+class ResultSink(Protocol):
+    """Where results go, one by one, as they finish."""
+
+    def start(self) -> None:
+        """Called once before the first result."""
+
+    def write(self, result: Result) -> None:
+        """Take one finished result (may buffer it until `flush`)."""
+
+    def flush(self) -> None:
+        """Push out what was written; called after each batch of results."""
+
+    def finish(self) -> None:
+        """Called once at the end, after the last result."""
+
+
+class LineSink:
+    """Writes one line per result in `plain`, `jsonl` or `csv`.
+
+    Args:
+        stream: a binary output stream (standard output's buffer).
+        fmt: `plain`, `jsonl` or `csv`.
+        failures_only: write only results that are not OK.
+    """
+
+    def __init__(self, stream: IO[bytes], fmt: str, *, failures_only: bool = False) -> None:
+        self._stream = stream
+        self._format, self._header = FORMATTERS[fmt]
+        self._failures_only = failures_only
+        self._lines: list[str] = []
+
+    def start(self) -> None:
+        if self._header:
+            self._lines.append(self._header)
+            self.flush()
+
+    def write(self, result: Result) -> None:
+        if self._failures_only and result.outcome is Outcome.OK:
+            return
+        self._lines.append(self._format(result))
+
+    def flush(self) -> None:
+        if self._lines:
+            data = "".join(self._lines).encode("utf-8", "surrogateescape")
+            self._lines.clear()
+            self._stream.write(data)
+            self._stream.flush()
+
+    def finish(self) -> None:
+        self.flush()
