@@ -16,7 +16,9 @@ from ._pool import Pool
 from ._source import check_url
 
 
-async def _as_targets(urls: Iterable[str | Target] | AsyncIterable[str | Target]) -> AsyncIterator[Target]:
+async def _as_targets(
+    urls: Iterable[str | Target] | AsyncIterable[str | Target],
+) -> AsyncIterator[Target]:
     line = 0
 
     def to_target(item: str | Target) -> Target:

@@ -43,12 +43,15 @@ class StatusSet:
         for part in text.split(","):
             m = re.fullmatch(r"\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?", part)
             if not m:
-                raise UsageError(f"invalid --accept value {text!r}: expected codes like 200-299,301")
+                raise UsageError(
+                    f"invalid --accept value {text!r}: expected codes like 200-299,301"
+                )
             lo = int(m.group(1))
             hi = int(m.group(2) or lo)
             if not (100 <= lo <= hi <= 599):
                 raise UsageError(
-                    f"invalid --accept value {text!r}: {part.strip()} is not a range of codes 100-599"
+                    f"invalid --accept value {text!r}: "
+                    f"{part.strip()} is not a range of codes 100-599"
                 )
             ranges.append((lo, hi))
         return cls(tuple(ranges))

@@ -210,7 +210,7 @@ class Fetcher:
         asked = retry_after(retry_after_header)
         if asked is not None:
             return asked
-        ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempts - 1))
+        ceiling: float = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempts - 1))
         return ceiling * random.uniform(0.5, 1.0)
 
     def _result(self, target: Target, attempt: _Attempt, attempts: int, elapsed: float) -> Result:
@@ -288,6 +288,10 @@ class Fetcher:
     async def _drain(response: httpx.Response, cap: int, attempt: _Attempt | None) -> None:
         """Read and discard the body, stopping once `cap` bytes were read."""
         if response.request.method == "HEAD":
+            return
+        if response.is_stream_consumed:  # built in memory, e.g. by a mock transport
+            if attempt is not None:
+                attempt.bytes_read = len(response.content)
             return
         total = 0
         async for chunk in response.aiter_raw():

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ._config import Settings
 from ._fetch import Fetcher, make_client
@@ -222,7 +223,7 @@ class Pool:
     async def _work(
         self,
         slot: int,
-        receive: ObjectReceiveStream[tuple[int, Target]],
+        receive: MemoryObjectReceiveStream[tuple[int, Target]],
         results: ObjectSendStream[Result],
         hosts: _HostLimit | None,
     ) -> None:
@@ -231,27 +232,30 @@ class Pool:
         unfinished = self._unfinished
         started = self._started
         async with receive:
-            next_item: tuple[int, Target] | None = None
+            next_item: tuple[int, Target] | None = None  # handed over with its host slot held
             while True:
-                if next_item is None:
+                if next_item is not None:
+                    seq, target = next_item
+                    next_item = None
+                    host = hosts.host_of(target) if hosts is not None else ""
+                else:
                     try:
-                        next_item = receive.receive_nowait()
+                        item = receive.receive_nowait()
                     except anyio.WouldBlock:
                         try:
-                            next_item = await receive.receive()
+                            item = await receive.receive()
                         except anyio.EndOfStream:
                             return
                     except anyio.EndOfStream:
                         return
-                seq, target = next_item
-                next_item = None
-                host = ""
-                if hosts is not None:
-                    host = hosts.host_of(target)
-                    if not hosts.try_acquire(host):
-                        if hosts.park(host, (seq, target)):
-                            continue
-                        await hosts.acquire(host)
+                    seq, target = item
+                    host = ""
+                    if hosts is not None:
+                        host = hosts.host_of(target)
+                        if not hosts.try_acquire(host):
+                            if hosts.park(host, item):
+                                continue
+                            await hosts.acquire(host)
                 started[seq] = clock()
                 try:
                     result = await fetch(target)

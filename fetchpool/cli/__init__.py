@@ -1,1 +1,1 @@
-"""The command line: Typer options, terminal output and exit status (the only place Rich is used)."""
+"""The command line: options, terminal output, exit status (the only place Rich is used)."""

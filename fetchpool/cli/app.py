@@ -18,7 +18,7 @@ import typer
 from .. import _config as defaults
 from .._config import Settings, StatusSet, parse_header
 from .._errors import UsageError
-from .._models import Outcome, Result
+from .._models import Result
 from .._pool import Pool
 from .._source import TargetReader, open_inputs
 from .._stats import RunStats
@@ -195,8 +195,16 @@ def command(
     except OSError as exc:
         name = exc.filename if exc.filename is not None else "input"
         raise UsageError(f"cannot read {name}: {(exc.strerror or str(exc)).lower()}") from exc
-    return int(run_cli(settings, inputs=inputs, fmt=fmt, failures_only=failures_only,
-                       progress=not no_progress, env=env))
+    return int(
+        run_cli(
+            settings,
+            inputs=inputs,
+            fmt=fmt,
+            failures_only=failures_only,
+            progress=not no_progress,
+            env=env,
+        )
+    )
 
 
 def _make_sink(fmt: OutputFormat, *, failures_only: bool, env: Env) -> ResultSink:
@@ -294,7 +302,9 @@ async def _run(
     env.stderr.flush()
 
 
-async def _run_pool(pool: Pool, reader: TargetReader, send: anyio.abc.ObjectSendStream[Result]) -> None:
+async def _run_pool(
+    pool: Pool, reader: TargetReader, send: anyio.abc.ObjectSendStream[Result]
+) -> None:
     await pool.run(reader, send, on_cancel=reader.buffered)
 
 

@@ -95,7 +95,10 @@ def format_csv_header() -> str:
 def format_csv(result: Result) -> str:
     """One CSV row; text fields have control characters escaped."""
     record = as_record(result)
-    row = ["" if v is None else escape_controls(v) if isinstance(v, str) else v for v in record.values()]
+    row = [
+        "" if v is None else escape_controls(v) if isinstance(v, str) else v
+        for v in record.values()
+    ]
     buffer = io.StringIO()
     csv.writer(buffer).writerow(row)
     return buffer.getvalue()
