@@ -1,0 +1,299 @@
+"""Default option values from `[tool.fetchpool]` in the nearest `pyproject.toml`.
+
+The values are checked here, so a bad one is a usage error naming the file; the CLI
+hands them to Click as its `default_map`, so the command line still wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from .._cache import parse_duration
+from .._config import METHODS, Settings, StatusSet, parse_header
+from .._errors import UsageError
+from .._filter import LinkFilter, parse_shard
+
+PYPROJECT = "pyproject.toml"
+FORMATS = ("auto", "table", "plain", "jsonl", "csv", "github", "markdown", "sarif")
+
+ValueKind = Literal["int", "float", "str", "bool", "list", "duration", "path"]
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """The TOML type a `[tool.fetchpool]` key takes and an optional check of its value.
+
+    `check` raises `UsageError` for a bad value; it reuses the parsers the CLI uses.
+    """
+
+    kind: ValueKind
+    check: Callable[[object], object] | None = None
+
+
+def _settings(field: str) -> Callable[[object], object]:
+    # The same validation as the CLI's: Settings checks its own fields.
+    def check(value: object) -> object:
+        changes: dict[str, Any] = {field: value}
+        return dataclasses.replace(Settings(), **changes)
+
+    return check
+
+
+def _regexes(option: Literal["include", "exclude"]) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        assert isinstance(value, list)
+        patterns = [str(v) for v in value]
+        if option == "include":
+            return LinkFilter(include=patterns)
+        return LinkFilter(exclude=patterns)
+
+    return check
+
+
+def _positive(option: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        assert isinstance(value, float)
+        if not (value > 0 and math.isfinite(value)):
+            raise UsageError(f"invalid --{option} {value:g}: must be a positive number")
+        return value
+
+    return check
+
+
+def _non_negative_int(option: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        assert isinstance(value, int)
+        if value < 0:
+            raise UsageError(f"invalid --{option} {value}: must be 0 or more")
+        return value
+
+    return check
+
+
+def _each(check: Callable[[str], object]) -> Callable[[object], object]:
+    def check_all(values: object) -> object:
+        assert isinstance(values, list)
+        return [check(v) for v in values]
+
+    return check_all
+
+
+def _method(value: object) -> object:
+    if value not in METHODS:
+        raise UsageError(f"invalid --method {value!r}: must be GET or HEAD")
+    return value
+
+
+def _format(value: object) -> object:
+    if value not in FORMATS:
+        raise UsageError(f"invalid --format {value!r}: must be one of {', '.join(FORMATS)}")
+    return value
+
+
+def _cookie(value: str) -> object:
+    name, sep, _ = value.partition("=")
+    if not sep or not name.strip():
+        raise UsageError(f"invalid --cookie {value!r}: expected NAME=VALUE")
+    return value
+
+
+# Keys are the long options with `-` turned into `_`: the Click parameter names.
+KNOWN_OPTIONS: dict[str, OptionSpec] = {
+    "workers": OptionSpec("int", _settings("workers")),
+    "timeout": OptionSpec("float", _settings("timeout")),
+    "retries": OptionSpec("int", _settings("retries")),
+    "accept": OptionSpec("str", lambda v: StatusSet.parse(str(v))),
+    "method": OptionSpec("str", _method),
+    "no_follow": OptionSpec("bool"),
+    "header": OptionSpec("list", _each(parse_header)),
+    "user_agent": OptionSpec("str"),
+    "insecure": OptionSpec("bool"),
+    "per_host": OptionSpec("int", _settings("per_host")),
+    "format": OptionSpec("str", _format),
+    "failures_only": OptionSpec("bool"),
+    "no_progress": OptionSpec("bool"),
+    "save": OptionSpec("path"),
+    "overwrite": OptionSpec("bool"),
+    "max_filesize": OptionSpec("int", _non_negative_int("max-filesize")),
+    "max_time": OptionSpec("float", _positive("max-time")),
+    "http2": OptionSpec("bool"),
+    "proxy": OptionSpec("str"),
+    "user": OptionSpec("str"),
+    "bearer": OptionSpec("str"),
+    "cookie": OptionSpec("list", _each(_cookie)),
+    "rate": OptionSpec("float", _positive("rate")),
+    "extract": OptionSpec("bool"),
+    "exclude": OptionSpec("list", _regexes("exclude")),
+    "include": OptionSpec("list", _regexes("include")),
+    "cache": OptionSpec("path"),
+    "max_cache_age": OptionSpec("duration", lambda v: parse_duration(str(v))),
+    "accept_timeouts": OptionSpec("bool"),
+    "shard": OptionSpec("str", lambda v: parse_shard(str(v))),
+}
+
+_EXPECTED = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "list": "a list of strings",
+    "duration": 'a duration such as "12h" or a number of seconds',
+    "path": "a path (string)",
+}
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest `pyproject.toml` in `start` or one of its parents, or None."""
+    here = start.resolve()
+    if not here.is_dir():
+        here = here.parent
+    for directory in (here, *here.parents):
+        candidate = directory / PYPROJECT
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _shown(value: object) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # TOML dates and times
+        return repr(value)
+
+
+def _coerce(kind: ValueKind, value: object, base: Path) -> object:
+    """The value as the CLI option takes it; raise `TypeError` when its TOML type is wrong."""
+    if isinstance(value, bool):
+        if kind == "bool":
+            return value
+    elif isinstance(value, int | float):
+        if kind == "int" and isinstance(value, int):
+            return value
+        if kind == "float":
+            return float(value)
+        if kind == "duration":
+            return f"{value:g}"
+    elif isinstance(value, str):
+        if kind in ("str", "duration"):
+            return value
+        if kind == "list":
+            return [value]  # a lone string is a list of one
+        if kind == "path" and value:
+            # Relative to the pyproject.toml, as other tools' settings are, not to the cwd.
+            return str(base / Path(value).expanduser())
+    elif isinstance(value, list) and kind == "list" and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise TypeError
+
+
+def _key(raw: str) -> str:
+    return raw.replace("-", "_")
+
+
+def parse_options(path: Path, table: object) -> dict[str, object]:
+    """Check a `[tool.fetchpool]` table read from `path`; return it keyed by Click names.
+
+    Raises `UsageError` naming `path` for an unknown key, a key given twice (as
+    `max-time` and `max_time`), a value of the wrong type, or a bad value.
+    """
+    where = f"{path}: [tool.fetchpool]"
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: expected a table, got {_shown(table)}")
+    options: dict[str, object] = {}
+    seen: dict[str, str] = {}
+    for raw_key, value in table.items():
+        key = _key(raw_key)
+        spec = KNOWN_OPTIONS.get(key)
+        if spec is None:
+            close = difflib.get_close_matches(key, KNOWN_OPTIONS, n=1)
+            hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
+            raise UsageError(f"{where}: unknown option {raw_key!r}{hint}")
+        if key in seen:
+            raise UsageError(f"{where}: {raw_key!r} and {seen[key]!r} are the same option")
+        seen[key] = raw_key
+        try:
+            coerced = _coerce(spec.kind, value, path.parent)
+        except TypeError:
+            raise UsageError(
+                f"{where} {raw_key}: expected {_EXPECTED[spec.kind]}, got {_shown(value)}"
+            ) from None
+        if spec.check is not None:
+            try:
+                spec.check(coerced)
+            except UsageError as exc:
+                raise UsageError(f"{where} {raw_key}: {exc}") from None
+        options[key] = coerced
+    return options
+
+
+def load_pyproject_options(start: Path) -> tuple[Path | None, dict[str, object]]:
+    """Find the nearest `pyproject.toml` from `start` upwards and read `[tool.fetchpool]`.
+
+    Returns the file (None when there is none) and its options keyed by Click
+    parameter name (`max-time` and `max_time` both become `max_time`), with
+    `cache` and `save` made relative to the file's directory. A file without the
+    table gives no options; the search does not go on past it.
+
+    Raises:
+        UsageError: naming the file, when it cannot be read, is not valid TOML, or
+            holds an unknown option or a bad value.
+    """
+    path = find_pyproject(start)
+    if path is None:
+        return None, {}
+    try:
+        with path.open("rb") as f:
+            document = tomllib.load(f)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: invalid TOML: {exc}") from None
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict) or "fetchpool" not in tool:
+        return path, {}
+    return path, parse_options(path, tool["fetchpool"])
+
+
+def option_name(key: str) -> str:
+    """The long option a `KNOWN_OPTIONS` key stands for, e.g. `--max-time`."""
+    return "--" + key.replace("_", "-")
+
+
+class ClickParameter(Protocol):
+    """The part of a Click parameter `default_map_for` reads."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def opts(self) -> Sequence[str]: ...
+
+
+class ClickCommand(Protocol):
+    """The part of a Click command `default_map_for` reads."""
+
+    @property
+    def params(self) -> Sequence[ClickParameter]: ...
+
+
+def default_map_for(command: ClickCommand, options: Mapping[str, object]) -> dict[str, object]:
+    """Re-key `options` by the Click parameter that owns each long option.
+
+    Click's `default_map` is keyed by parameter name, which need not be the option's
+    (`--format` may be the parameter `output_format`). An option the command does not
+    have is left out: it is valid in the file but not (yet) on this command line.
+    """
+    owner: dict[str, str] = {}
+    for param in command.params:
+        for opt in param.opts:
+            if opt.startswith("--") and param.name:
+                owner[opt[2:].replace("-", "_")] = param.name
+    return {owner[key]: value for key, value in options.items() if key in owner}

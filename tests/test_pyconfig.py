@@ -1,0 +1,305 @@
+"""`[tool.fetchpool]` defaults from the nearest pyproject.toml, and the CI integration files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Annotated
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from fetchpool._errors import UsageError
+from fetchpool.cli.pyconfig import (
+    KNOWN_OPTIONS,
+    default_map_for,
+    find_pyproject,
+    load_pyproject_options,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The long options of the contract, each settable in [tool.fetchpool].
+CONTRACT_LONG_OPTIONS = [
+    "workers",
+    "timeout",
+    "retries",
+    "accept",
+    "method",
+    "no-follow",
+    "header",
+    "user-agent",
+    "insecure",
+    "per-host",
+    "format",
+    "failures-only",
+    "no-progress",
+    "save",
+    "max-filesize",
+    "max-time",
+    "http2",
+    "proxy",
+    "user",
+    "bearer",
+    "cookie",
+    "rate",
+    "extract",
+    "exclude",
+    "include",
+    "cache",
+    "max-cache-age",
+    "accept-timeouts",
+    "shard",
+    "overwrite",
+]
+
+
+def write_pyproject(directory: Path, body: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "pyproject.toml"
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def test_pyproject_is_found_upwards_from_a_nested_directory(tmp_path: Path) -> None:
+    path = write_pyproject(tmp_path, "[tool.fetchpool]\nworkers = 3\n")
+    nested = tmp_path / "docs" / "guide" / "deep"
+    nested.mkdir(parents=True)
+    assert load_pyproject_options(nested) == (path.resolve(), {"workers": 3})
+
+
+def test_the_nearest_pyproject_is_the_one_read(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.fetchpool]\nworkers = 3\n")
+    inner = write_pyproject(tmp_path / "sub", "[tool.fetchpool]\nworkers = 5\n")
+    assert load_pyproject_options(tmp_path / "sub") == (inner.resolve(), {"workers": 5})
+
+
+def test_a_pyproject_without_the_table_gives_no_options(tmp_path: Path) -> None:
+    path = write_pyproject(tmp_path, '[project]\nname = "x"\n[tool.ruff]\nline-length = 90\n')
+    assert load_pyproject_options(tmp_path) == (path.resolve(), {})
+
+
+def test_no_pyproject_up_to_the_root_gives_no_options(tmp_path: Path) -> None:
+    if find_pyproject(tmp_path) is not None:
+        pytest.skip("a parent of the temporary directory holds a pyproject.toml")
+    assert load_pyproject_options(tmp_path) == (None, {})
+
+
+def test_keys_may_be_spelt_with_dashes_or_underscores(tmp_path: Path) -> None:
+    write_pyproject(
+        tmp_path,
+        """
+        [tool.fetchpool]
+        max-time = 30
+        per_host = 2
+        user-agent = "docs-check"
+        no-follow = true
+        accept_timeouts = true
+        """,
+    )
+    _, options = load_pyproject_options(tmp_path)
+    assert options == {
+        "max_time": 30.0,
+        "per_host": 2,
+        "user_agent": "docs-check",
+        "no_follow": True,
+        "accept_timeouts": True,
+    }
+
+
+def test_one_option_spelt_both_ways_is_a_usage_error(tmp_path: Path) -> None:
+    path = write_pyproject(tmp_path, "[tool.fetchpool]\nmax-time = 1\nmax_time = 2\n")
+    with pytest.raises(UsageError, match="same option") as info:
+        load_pyproject_options(tmp_path)
+    assert str(path) in str(info.value)
+
+
+def test_repeatable_options_take_lists(tmp_path: Path) -> None:
+    write_pyproject(
+        tmp_path,
+        r"""
+        [tool.fetchpool]
+        exclude = ['localhost', '^https://example\.com/']
+        include = ["https://"]
+        header = ["Accept: text/html", "X-Trace: 1"]
+        cookie = ["session=abc"]
+        """,
+    )
+    _, options = load_pyproject_options(tmp_path)
+    assert options["exclude"] == ["localhost", r"^https://example\.com/"]
+    assert options["include"] == ["https://"]
+    assert options["header"] == ["Accept: text/html", "X-Trace: 1"]
+    assert options["cookie"] == ["session=abc"]
+
+
+def test_a_lone_string_for_a_repeatable_option_is_a_list_of_one(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.fetchpool]\nexclude = 'localhost'\n")
+    assert load_pyproject_options(tmp_path)[1] == {"exclude": ["localhost"]}
+
+
+def test_numbers_and_durations_take_the_form_the_option_takes(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.fetchpool]\ntimeout = 5\nmax-cache-age = 3600\nrate = 2.5\n")
+    assert load_pyproject_options(tmp_path)[1] == {
+        "timeout": 5.0,
+        "max_cache_age": "3600",
+        "rate": 2.5,
+    }
+
+
+def test_cache_and_save_paths_are_relative_to_the_pyproject(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.fetchpool]\ncache = '.fetchpool-cache.jsonl'\nsave = 'out'\n")
+    nested = tmp_path / "docs"
+    nested.mkdir()
+    _, options = load_pyproject_options(nested)
+    assert options["cache"] == str(tmp_path.resolve() / ".fetchpool-cache.jsonl")
+    assert options["save"] == str(tmp_path.resolve() / "out")
+
+
+def test_a_value_of_the_wrong_type_is_a_usage_error_naming_the_file(tmp_path: Path) -> None:
+    path = write_pyproject(tmp_path, '[tool.fetchpool]\nworkers = "x"\n')
+    with pytest.raises(UsageError) as info:
+        load_pyproject_options(tmp_path)
+    assert (
+        str(info.value)
+        == f'{path.resolve()}: [tool.fetchpool] workers: expected an integer, got "x"'
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "workers = 0",
+        "workers = true",
+        "timeout = -1",
+        "retries = -1",
+        "accept = '200-299,abc'",
+        "method = 'POST'",
+        "header = ['no colon']",
+        "header = [1, 2]",
+        "per-host = 0",
+        "format = 'xml'",
+        "max-time = 0",
+        "rate = -1",
+        "cookie = ['novalue']",
+        "exclude = ['(unclosed']",
+        "include = ['[a-']",
+        "max-cache-age = 'soon'",
+        "shard = '5/4'",
+        "shard = 2",
+        "insecure = 'yes'",
+        "cache = ''",
+        "max-filesize = -1",
+        "tool = { nested = 1 }",
+    ],
+)
+def test_a_bad_value_is_a_usage_error_naming_the_file(tmp_path: Path, line: str) -> None:
+    path = write_pyproject(tmp_path, f"[tool.fetchpool]\n{line}\n")
+    with pytest.raises(UsageError) as info:
+        load_pyproject_options(tmp_path)
+    assert str(info.value).startswith(f"{path.resolve()}: [tool.fetchpool]")
+
+
+def test_an_unknown_option_is_a_usage_error_with_a_suggestion(tmp_path: Path) -> None:
+    path = write_pyproject(tmp_path, "[tool.fetchpool]\nwokers = 3\n")
+    with pytest.raises(UsageError) as info:
+        load_pyproject_options(tmp_path)
+    message = str(info.value)
+    assert str(path.resolve()) in message
+    assert "unknown option 'wokers'" in message
+    assert "'workers'" in message
+
+
+def test_invalid_toml_is_a_usage_error_naming_the_file(tmp_path: Path) -> None:
+    path = write_pyproject(tmp_path, "[tool.fetchpool\nworkers = 3\n")
+    with pytest.raises(UsageError, match="invalid TOML") as info:
+        load_pyproject_options(tmp_path)
+    assert str(path.resolve()) in str(info.value)
+
+
+def test_a_non_table_tool_fetchpool_is_a_usage_error(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool]\nfetchpool = 3\n")
+    with pytest.raises(UsageError, match="expected a table"):
+        load_pyproject_options(tmp_path)
+
+
+def test_every_long_option_of_the_contract_can_be_set() -> None:
+    assert set(KNOWN_OPTIONS) == {name.replace("-", "_") for name in CONTRACT_LONG_OPTIONS}
+
+
+def test_every_long_option_of_the_cli_can_be_set() -> None:
+    app_module = pytest.importorskip("fetchpool.cli.app")
+    command = typer.main.get_command(app_module.app)
+    long_options = {
+        opt[2:].replace("-", "_")
+        for p in command.params
+        for opt in p.opts
+        if opt.startswith("--") and opt not in {"--version", "--help"}
+    }
+    assert long_options <= set(KNOWN_OPTIONS)
+
+
+def test_the_command_line_wins_over_pyproject_defaults(tmp_path: Path) -> None:
+    # The CLI's wiring: the pyproject options, re-keyed by parameter name, become
+    # Click's default_map, which Click consults only for options not on the command line.
+    write_pyproject(
+        tmp_path, "[tool.fetchpool]\nworkers = 3\nexclude = ['a', 'b']\nformat = 'csv'\n"
+    )
+    _, options = load_pyproject_options(tmp_path)
+    app = typer.Typer()
+
+    @app.command()
+    def run(
+        workers: Annotated[int, typer.Option("--workers", "-w")] = 8,
+        exclude: Annotated[list[str] | None, typer.Option("--exclude")] = None,
+        retries: Annotated[int, typer.Option("--retries")] = 2,
+        output_format: Annotated[str, typer.Option("--format", "-f")] = "auto",
+    ) -> None:
+        print(workers, exclude, retries, output_format)
+
+    defaults = default_map_for(typer.main.get_command(app), options)
+    assert defaults == {"workers": 3, "exclude": ["a", "b"], "output_format": "csv"}
+    runner = CliRunner()
+    assert runner.invoke(app, [], default_map=defaults).output == "3 ['a', 'b'] 2 csv\n"
+    args = ["-w", "5", "--exclude", "c", "-f", "plain"]
+    assert runner.invoke(app, args, default_map=defaults).output == "5 ['c'] 2 plain\n"
+
+
+# The integration files: they must at least be well-formed YAML of the expected shape.
+
+
+def load_yaml(name: str) -> object:
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load((REPO / name).read_text(encoding="utf-8"))
+
+
+def test_the_pre_commit_hook_runs_fetchpool_on_markdown_and_html() -> None:
+    import re
+
+    hooks = load_yaml(".pre-commit-hooks.yaml")
+    assert isinstance(hooks, list)
+    (hook,) = (h for h in hooks if h["id"] == "fetchpool")
+    assert hook["language"] == "python"
+    assert hook["entry"] == "fetchpool --extract --format plain"
+    assert hook["pass_filenames"] is True
+    files = re.compile(hook["files"])
+    for name in ("README.md", "docs/a.markdown", "site/index.html", "x.htm"):
+        assert files.search(name), name
+    for name in ("setup.py", "notes.txt", "README.md.orig"):
+        assert not files.search(name), name
+
+
+def test_the_github_action_installs_fetchpool_and_runs_it_with_github_format() -> None:
+    action = load_yaml("action.yml")
+    assert isinstance(action, dict)
+    assert set(action["inputs"]) >= {"args", "files", "python-version", "version"}
+    assert action["inputs"]["files"]["default"] == "**/*.md"
+    assert action["runs"]["using"] == "composite"
+    steps = action["runs"]["steps"]
+    assert any(str(s.get("uses", "")).startswith("actions/setup-python@") for s in steps)
+    scripts = "\n".join(s.get("run", "") for s in steps)
+    assert "[extract]" in scripts
+    assert "fetchpool --extract --format github" in scripts
+    assert all(s.get("shell") == "bash" for s in steps if "run" in s)
+    # Inputs reach the scripts through env, never pasted into the script text.
+    assert "${{" not in scripts
