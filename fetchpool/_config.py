@@ -85,6 +85,16 @@ class Settings:
         verify: verify TLS certificates.
         per_host: at most this many requests in flight to one host (None: no limit).
         body_cap: bytes of body read per response before the rest is abandoned.
+        accept_timeouts: count a result of kind `timeout` as OK.
+        rate: at most this many requests started per second, whole run (None: no limit).
+        save_dir: stream every OK body to a file under this directory.
+        max_filesize: with `save_dir`, a larger body is a FAIL of kind `size`.
+        overwrite: with `save_dir`, replace existing files (else pick a new name).
+        http2: allow HTTP/2.
+        proxy: proxy URL for all requests (None: the *_PROXY environment variables).
+        user: `USER:PASSWORD` for basic auth, sent only to the input URLs' origins.
+        bearer: a bearer token, sent only to the input URLs' origins.
+        cookies: `(name, value)` cookies, sent only to the input URLs' origins.
     """
 
     workers: int = DEFAULT_WORKERS
@@ -98,6 +108,16 @@ class Settings:
     verify: bool = True
     per_host: int | None = None
     body_cap: int = BODY_CAP
+    accept_timeouts: bool = False
+    rate: float | None = None
+    save_dir: str | None = None
+    max_filesize: int | None = None
+    overwrite: bool = False
+    http2: bool = False
+    proxy: str | None = None
+    user: str | None = None
+    bearer: str | None = None
+    cookies: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not (1 <= self.workers <= MAX_WORKERS):
@@ -110,3 +130,22 @@ class Settings:
             raise UsageError(f"invalid --method {self.method!r}: must be GET or HEAD")
         if self.per_host is not None and self.per_host < 1:
             raise UsageError(f"invalid --per-host {self.per_host}: must be 1 or more")
+        if self.rate is not None and not (0 < self.rate < float("inf")):
+            raise UsageError(f"invalid --rate {self.rate:g}: must be a positive number")
+        if self.max_filesize is not None and self.max_filesize < 0:
+            raise UsageError(f"invalid --max-filesize {self.max_filesize}: must be 0 or more")
+        if self.user is not None and ":" not in self.user:
+            raise UsageError("invalid --user: expected USER:PASSWORD")
+        if self.proxy is not None and not re.match(r"(?i)(https?|socks5h?)://[^/]", self.proxy):
+            raise UsageError(f"invalid --proxy {self.proxy!r}: expected http://host:port")
+
+
+def parse_cookie(text: str) -> tuple[str, str]:
+    """Parse `NAME=VALUE` as given to `--cookie`; raise `UsageError` otherwise."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+        raise UsageError(f"invalid --cookie {text!r}: expected NAME=VALUE")
+    if any(c in value for c in ";\r\n\0"):
+        raise UsageError(f"invalid --cookie {text!r}: the value contains ';' or a line break")
+    return name, value.strip()

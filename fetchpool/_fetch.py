@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import random
 import socket
@@ -14,11 +15,15 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._models import Kind, Outcome, Result, Target
+from ._rate import RateLimiter
+from ._save import SaveDir
 
 # Headers a user may pass with -H that must not follow a redirect to another origin.
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -38,6 +43,24 @@ class Failure:
 
 class _RedirectError(Exception):
     """Too many redirects, or a loop."""
+
+
+class _TooLarge(Exception):
+    """A body to save is over --max-filesize."""
+
+
+class _SaveError(Exception):
+    """A body could not be saved (no safe name, or the file system refused)."""
+
+
+class ResultLookup(Protocol):
+    """A cache of earlier OK results (see `fetchpool._cache.ResultCache`)."""
+
+    def get(self, url: str) -> _Cached | None: ...
+
+
+class _Cached(Protocol):
+    def to_result(self, target: Target) -> Result: ...
 
 
 def make_client(settings: Settings) -> httpx.AsyncClient:
@@ -102,6 +125,10 @@ def classify(exc: BaseException, *, timeout: float) -> Failure:
         return Failure(Kind.INVALID, f"invalid URL: {exc}")
     if isinstance(exc, _RedirectError):
         return Failure(Kind.REDIRECT, str(exc))
+    if isinstance(exc, _TooLarge):
+        return Failure(Kind.SIZE, str(exc))
+    if isinstance(exc, _SaveError):
+        return Failure(Kind.INVALID, str(exc))
     if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
         message = str(exc).rstrip(".") or "protocol error"
         return Failure(Kind.PROTOCOL, message[0].lower() + message[1:])
@@ -152,6 +179,8 @@ class _Attempt:
     http_version: str | None = None
     retry_after: str | None = None
     failure: Failure | None = None
+    save_path: Path | None = None  # reserved once per target, kept across attempts
+    saved_to: str | None = None
 
 
 class Fetcher:
@@ -162,6 +191,7 @@ class Fetcher:
         settings: the run settings.
         clock: monotonic clock, injectable for tests.
         sleep: async sleep, injectable for tests.
+        cache: earlier OK results; a URL found there is not fetched again.
     """
 
     def __init__(
@@ -171,17 +201,38 @@ class Fetcher:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        cache: ResultLookup | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
-        self._headers = list(settings.headers)
+        self._cache = cache
+        self._headers = [(k, v) for k, v in settings.headers if k.lower() not in SENSITIVE_HEADERS]
+        # Credentials go only to the origin of the URL as read, never past a
+        # redirect to another origin.
+        self._secrets = [(k, v) for k, v in settings.headers if k.lower() in SENSITIVE_HEADERS]
+        if settings.user is not None:
+            token = base64.b64encode(settings.user.encode()).decode()
+            self._secrets.append(("Authorization", f"Basic {token}"))
+        if settings.bearer is not None:
+            self._secrets.append(("Authorization", f"Bearer {settings.bearer}"))
+        if settings.cookies:
+            cookie = "; ".join(f"{name}={value}" for name, value in settings.cookies)
+            self._secrets.append(("Cookie", cookie))
+        self._rate = RateLimiter(settings.rate, clock=clock) if settings.rate else None
+        self._save = (
+            SaveDir(Path(settings.save_dir), overwrite=settings.overwrite)
+            if settings.save_dir
+            else None
+        )
 
     async def fetch(self, target: Target) -> Result:
         """Fetch one target; always returns its one result (raises only on cancellation)."""
         if target.invalid is not None:
             return Result.failed(target, Kind.INVALID, target.invalid)
+        if self._cache is not None and (cached := self._cache.get(target.url)) is not None:
+            return cached.to_result(target)
         settings = self._settings
         start = self._clock()
         deadline = start + settings.timeout
@@ -191,7 +242,7 @@ class Fetcher:
             async with asyncio.timeout(settings.timeout):
                 while True:
                     attempts += 1
-                    attempt = _Attempt()
+                    attempt = _Attempt(save_path=attempt.save_path)
                     await self._attempt(target, attempt)
                     if attempts > settings.retries or not _transient(
                         attempt.failure, attempt.status
@@ -216,9 +267,14 @@ class Fetcher:
     def _result(self, target: Target, attempt: _Attempt, attempts: int, elapsed: float) -> Result:
         failure = attempt.failure
         status = attempt.status
+        error = None if failure is None else failure.message
         if failure is None and status is not None and status not in self._settings.accept:
             reason = f" {attempt.reason}" if attempt.reason else ""
             failure = Failure(Kind.HTTP, f"HTTP {status}{reason}")
+            error = failure.message
+        if failure is not None and failure.kind is Kind.TIMEOUT and self._settings.accept_timeouts:
+            error = f"{failure.message} (accepted by --accept-timeouts)"
+            failure = None
         return Result(
             url=target.url,
             source=target.source,
@@ -229,10 +285,11 @@ class Fetcher:
             elapsed=elapsed,
             attempts=attempts,
             final_url=attempt.final_url,
-            error=None if failure is None else failure.message,
+            error=error,
             kind=None if failure is None else failure.kind,
             bytes_read=attempt.bytes_read,
             http_version=attempt.http_version,
+            saved_to=attempt.saved_to,
         )
 
     async def _attempt(self, target: Target, attempt: _Attempt) -> None:
@@ -246,13 +303,15 @@ class Fetcher:
         try:
             url = httpx.URL(target.url)
             first_origin = _origin(url)
+            same_origin = True
             method = settings.method
             seen = {str(url)}
             for hop in range(MAX_REDIRECTS + 1):
-                headers = self._headers
-                if hop and _origin(url) != first_origin:
-                    headers = [(k, v) for k, v in headers if k.lower() not in SENSITIVE_HEADERS]
+                same_origin = same_origin and _origin(url) == first_origin
+                headers = self._headers + self._secrets if same_origin else self._headers
                 request = client.build_request(method, url, headers=headers)
+                if self._rate is not None:
+                    await self._rate.acquire()
                 response = await client.send(request, stream=True)
                 try:
                     attempt.status = response.status_code
@@ -276,13 +335,56 @@ class Fetcher:
                         if response.status_code == 303 and method != "HEAD":
                             method = "GET"
                         continue
-                    await self._drain(response, settings.body_cap, attempt)
+                    if (
+                        self._save is not None
+                        and method != "HEAD"
+                        and response.status_code in settings.accept
+                    ):
+                        await self._save_body(target, response, attempt)
+                    else:
+                        await self._drain(response, settings.body_cap, attempt)
                     return
                 finally:
                     await response.aclose()
             raise _RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
         except Exception as exc:  # noqa: BLE001 - every failure becomes data
             attempt.failure = classify(exc, timeout=settings.timeout)
+
+    async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
+        """Stream the whole (decoded) body to a temporary file, then rename it into place."""
+        save = self._save
+        assert save is not None
+        limit = self._settings.max_filesize
+        too_large = f"body over --max-filesize ({limit:,} bytes)"
+        length = response.headers.get("content-length", "")
+        if limit is not None and length.isdigit() and int(length) > limit:
+            raise _TooLarge(too_large)
+        try:
+            if attempt.save_path is None:
+                attempt.save_path = save.reserve(target.url)
+            handle, temp = save.open_temp(attempt.save_path)
+        except (OSError, ValueError) as exc:
+            raise _SaveError(f"cannot save: {exc}") from exc
+        try:
+            with handle:
+                total = 0
+                async for chunk in response.aiter_bytes():
+                    total += len(chunk)
+                    attempt.bytes_read = total
+                    if limit is not None and total > limit:
+                        raise _TooLarge(too_large)
+                    try:
+                        handle.write(chunk)
+                    except OSError as exc:
+                        raise _SaveError(f"cannot save: {exc.strerror or exc}") from exc
+            try:
+                save.commit(temp, attempt.save_path)
+            except OSError as exc:
+                raise _SaveError(f"cannot save: {exc}") from exc
+        except BaseException:
+            save.discard(temp)
+            raise
+        attempt.saved_to = str(attempt.save_path)
 
     @staticmethod
     async def _drain(response: httpx.Response, cap: int, attempt: _Attempt | None) -> None:

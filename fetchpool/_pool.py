@@ -20,7 +20,7 @@ from anyio.abc import ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ._config import Settings
-from ._fetch import Fetcher, make_client
+from ._fetch import Fetcher, ResultLookup, make_client
 from ._models import Kind, Result, Target
 
 # Targets a pool may set aside while their host is at its --per-host limit,
@@ -105,6 +105,7 @@ class Pool:
         settings: the run settings.
         client: a shared `httpx.AsyncClient` to use instead of making one.
         clock: monotonic clock for elapsed times, injectable for tests.
+        cache: earlier OK results; a URL found there is not fetched again.
     """
 
     def __init__(
@@ -113,8 +114,10 @@ class Pool:
         *,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cache: ResultLookup | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        self._cache = cache
         self._own_client = client is None
         self._client = client
         self._clock = clock
@@ -131,7 +134,7 @@ class Pool:
     async def __aenter__(self) -> Self:
         if self._client is None:
             self._client = make_client(self.settings)
-        self._fetcher = Fetcher(self._client, self.settings, clock=self._clock)
+        self._fetcher = Fetcher(self._client, self.settings, clock=self._clock, cache=self._cache)
         return self
 
     async def __aexit__(

@@ -164,6 +164,8 @@ class SaveDir:
     def reserve(self, url: str) -> Path:
         """A final path under `root` for `url`, never handed out before in this run.
 
+        Without `overwrite`, a name that already exists on disk is skipped too.
+
         Raises:
             ValueError: the URL cannot be split, or (defence in depth) the name would leave `root`.
         """
@@ -172,7 +174,10 @@ class SaveDir:
             attempt = self._next_attempt.get(first, 0)
             while True:
                 name = file_name_for_url(url, attempt)
-                if name.casefold() not in self._taken:
+                # Without --overwrite, a file already on disk keeps its name and the
+                # download takes the next free one (as `curl --no-clobber` does).
+                free = self.overwrite or not os.path.lexists(self.root / name)
+                if name.casefold() not in self._taken and free:
                     break
                 attempt += 1
             final = self._checked(name)

@@ -237,3 +237,18 @@ def open_inputs(paths: Sequence[str], *, stdin_fd: int = 0) -> list[Input]:
             raise IsADirectoryError(21, "Is a directory", path)
         inputs.append(Input(path, fd))
     return inputs
+
+
+async def read_document(source: Input) -> str:
+    """The whole text of an input (for `--extract`), decoded as UTF-8 with replacement.
+
+    A pipe is read on a daemon thread, as for URL lists, so Ctrl-C is not delayed.
+    """
+    threaded = None if source.is_regular_file else _ThreadedChunks(source.fd)
+    chunks: list[bytes] = []
+    while True:
+        chunk = os.read(source.fd, CHUNK) if threaded is None else await threaded.read()
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")

@@ -250,20 +250,35 @@ def test_temporary_files_are_created_exclusively(save_dir: SaveDir) -> None:
     assert len(temps) == 20
 
 
-def test_an_existing_file_is_not_overwritten(tmp_path: Path) -> None:
+def test_an_existing_file_is_not_overwritten_the_download_takes_a_new_name(
+    tmp_path: Path,
+) -> None:
     save_dir = SaveDir(tmp_path)
     url = "http://example.org/report.csv"
     existing = tmp_path / file_name_for_url(url)
     existing.write_bytes(b"precious")
     final = save_dir.reserve(url)
+    assert final == tmp_path / "example.org_report-1.csv"
+    file, temp = save_dir.open_temp(final)
+    with file:
+        file.write(b"new")
+    save_dir.commit(temp, final)
+    assert existing.read_bytes() == b"precious"
+    assert final.read_bytes() == b"new"
+
+
+def test_with_overwrite_an_existing_file_keeps_its_name_and_is_replaced(tmp_path: Path) -> None:
+    save_dir = SaveDir(tmp_path, overwrite=True)
+    url = "http://example.org/report.csv"
+    existing = tmp_path / file_name_for_url(url)
+    existing.write_bytes(b"old")
+    final = save_dir.reserve(url)
     assert final == existing
     file, temp = save_dir.open_temp(final)
     with file:
         file.write(b"new")
-    with pytest.raises(FileExistsError):
-        save_dir.commit(temp, final)
-    assert existing.read_bytes() == b"precious"
-    assert not temp.exists()
+    save_dir.commit(temp, final)
+    assert existing.read_bytes() == b"new"
 
 
 def test_a_file_appearing_after_reserve_is_not_overwritten(save_dir: SaveDir) -> None:
@@ -299,7 +314,7 @@ def test_a_symlink_at_the_final_name_is_never_written_through(
     link.symlink_to(outside)
     save_dir = SaveDir(root, overwrite=overwrite)
     final = save_dir.reserve(url)
-    assert final == link
+    assert (final == link) is overwrite  # without --overwrite the link's name is skipped
     file, temp = save_dir.open_temp(final)
     with file:
         file.write(b"body")
@@ -308,9 +323,10 @@ def test_a_symlink_at_the_final_name_is_never_written_through(
         assert not final.is_symlink()  # the link itself was replaced
         assert final.read_bytes() == b"body"
     else:
+        # Even committing onto the link's name (a race) refuses rather than writes through.
         with pytest.raises(FileExistsError):
-            save_dir.commit(temp, final)
-        assert final.is_symlink()
+            save_dir.commit(temp, link)
+        assert link.is_symlink()
     assert outside.read_bytes() == b"outside"
 
 
@@ -321,13 +337,14 @@ def test_a_dangling_symlink_at_the_final_name_is_not_followed(tmp_path: Path) ->
     url = "http://example.org/dangling"
     (root / file_name_for_url(url)).symlink_to(target)
     save_dir = SaveDir(root)
-    final = save_dir.reserve(url)
-    file, temp = save_dir.open_temp(final)
+    link = root / file_name_for_url(url)
+    file, temp = save_dir.open_temp(link)
     with file:
         file.write(b"body")
     with pytest.raises(FileExistsError):
-        save_dir.commit(temp, final)
+        save_dir.commit(temp, link)
     assert not target.exists()
+    assert save_dir.reserve(url) != link  # the dangling link's name is not handed out
 
 
 def test_the_directory_is_created_if_missing(tmp_path: Path) -> None:

@@ -1,43 +1,27 @@
-"""The `fetchpool` command: options to settings, the run, signals and the exit status."""
+"""The `fetchpool` command: Typer options → settings and a run plan; usage errors → exit 2."""
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import os
-import signal
+import resource
 import sys
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import IO, Annotated, TextIO
+from pathlib import Path
+from typing import Annotated
 
-import anyio
 import typer
 
 from .. import _config as defaults
-from .._config import Settings, StatusSet, parse_header
+from .._cache import DEFAULT_MAX_CACHE_AGE, ResultCache, parse_duration
+from .._config import Settings, StatusSet, parse_cookie, parse_header
 from .._errors import UsageError
-from .._models import Result
-from .._pool import Pool
-from .._source import TargetReader, open_inputs
+from .._filter import LinkFilter, parse_shard
+from .._source import open_inputs
 from .._stats import RunStats
 from .._version import __version__
-from .sinks import LineSink, ResultSink
-
-# After the first signal, the process is gone by this time even if a stage hangs.
-WATCHDOG_SECONDS = 3.0
-
-
-class ExitStatus(enum.IntEnum):
-    """The exit codes of the contract."""
-
-    OK = 0
-    FAILURES = 1
-    USAGE = 2
-    OUTPUT_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a closed pipe
-    SIGINT = 130
-    SIGTERM = 143
+from .runner import Display, Env, ExitStatus, RunPlan, RunView, execute
+from .sinks import DocumentSink, GithubSink, LineSink, ResultSink
 
 
 class OutputFormat(enum.StrEnum):
@@ -48,6 +32,9 @@ class OutputFormat(enum.StrEnum):
     PLAIN = "plain"
     JSONL = "jsonl"
     CSV = "csv"
+    GITHUB = "github"
+    MARKDOWN = "markdown"
+    SARIF = "sarif"
 
 
 class Method(enum.StrEnum):
@@ -55,24 +42,6 @@ class Method(enum.StrEnum):
 
     GET = "GET"
     HEAD = "HEAD"
-
-
-@dataclass
-class Env:
-    """The process's streams and whether each is a terminal; swapped in tests."""
-
-    stdin_fd: int = 0
-    stdout: IO[bytes] = field(default_factory=lambda: sys.stdout.buffer)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    stdin_isatty: bool = field(default_factory=lambda: os.isatty(0))
-    stdout_isatty: bool = field(default_factory=lambda: sys.stdout.isatty())
-    stderr_isatty: bool = field(default_factory=lambda: sys.stderr.isatty())
-
-
-@dataclass
-class _RunState:
-    signal: int | None = None
-    output_closed: bool = False
 
 
 def _version_callback(value: bool) -> None:
@@ -97,7 +66,9 @@ def command(
     files: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[FILE]...", help="Files of URLs, one per line; '-' or none: standard input."
+            metavar="[FILE]...",
+            help="Files of URLs, one per line; '-' or none: standard input.",
+            show_default=False,
         ),
     ] = None,
     workers: Annotated[
@@ -111,7 +82,9 @@ def command(
     timeout: Annotated[
         float,
         typer.Option(
-            "--timeout", "-t", help="Hard wall-clock limit per URL, in seconds, all steps included."
+            "--timeout",
+            "-t",
+            help="Hard wall-clock limit per URL in seconds: DNS, connect, TLS, redirects, body.",
         ),
     ] = defaults.DEFAULT_TIMEOUT,
     retries: Annotated[
@@ -119,7 +92,7 @@ def command(
         typer.Option(
             "--retries",
             help="Extra attempts for transient failures (connection errors, timeouts, "
-            "429, 502, 503, 504).",
+            "429, 502, 503, 504), with backoff; Retry-After is honoured.",
         ),
     ] = defaults.DEFAULT_RETRIES,
     accept: Annotated[
@@ -152,7 +125,8 @@ def command(
         typer.Option(
             "--format",
             "-f",
-            help="Output format; auto is table on a terminal, else plain.",
+            help="Output: auto (table on a terminal, else plain), table, plain, jsonl, csv, "
+            "github, markdown, sarif.",
         ),
     ] = OutputFormat.AUTO,
     failures_only: Annotated[
@@ -161,6 +135,91 @@ def command(
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="No live progress display on standard error.")
     ] = False,
+    save: Annotated[
+        str | None,
+        typer.Option("--save", help="Stream every OK body to a file under DIR.", metavar="DIR"),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="With --save, replace existing files."),
+    ] = False,
+    max_filesize: Annotated[
+        int | None,
+        typer.Option(
+            "--max-filesize", help="With --save, a larger body is a FAIL.", metavar="BYTES"
+        ),
+    ] = None,
+    max_time: Annotated[
+        float | None,
+        typer.Option(
+            "--max-time", help="Whole-run deadline in seconds; unfinished URLs are CANCELLED."
+        ),
+    ] = None,
+    http2: Annotated[bool, typer.Option("--http2", help="Allow HTTP/2.")] = False,
+    proxy: Annotated[
+        str | None,
+        typer.Option("--proxy", help="Proxy for all requests (default: *_PROXY variables)."),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user", help="Basic auth USER:PASSWORD, sent only to the input URLs' origins."
+        ),
+    ] = None,
+    bearer: Annotated[
+        str | None,
+        typer.Option(
+            "--bearer",
+            envvar="FETCHPOOL_BEARER",
+            show_envvar=True,
+            help="Bearer token, sent only to the input URLs' origins.",
+        ),
+    ] = None,
+    cookie: Annotated[
+        list[str] | None,
+        typer.Option("--cookie", help="Cookie NAME=VALUE (repeatable), scoped like --user."),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", help="At most N requests started per second, whole run."),
+    ] = None,
+    extract: Annotated[
+        bool,
+        typer.Option(
+            "--extract", help="Inputs are documents (Markdown, HTML, text): check their links."
+        ),
+    ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Skip URLs matching REGEX (repeatable).", metavar="REGEX"),
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            help="Check only URLs matching some REGEX (repeatable).",
+            metavar="REGEX",
+        ),
+    ] = None,
+    cache: Annotated[
+        str | None,
+        typer.Option(
+            "--cache", help="Remember OK results in FILE; skip them next time.", metavar="FILE"
+        ),
+    ] = None,
+    max_cache_age: Annotated[
+        str,
+        typer.Option(
+            "--max-cache-age", help="How long a cached OK result holds: 90s, 30m, 12h, 1d."
+        ),
+    ] = DEFAULT_MAX_CACHE_AGE,
+    accept_timeouts: Annotated[
+        bool, typer.Option("--accept-timeouts", help="Count a timeout as OK.")
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="Check only shard K of N (by host), e.g. 2/4.", metavar="K/N"),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -172,6 +231,8 @@ def command(
     ] = False,
 ) -> int:
     env = Env()
+    if max_time is not None and not (0 < max_time < float("inf")):
+        raise UsageError(f"invalid --max-time {max_time:g}: must be a positive number")
     settings = Settings(
         workers=workers,
         timeout=timeout,
@@ -183,7 +244,35 @@ def command(
         user_agent=user_agent,
         verify=not insecure,
         per_host=per_host,
+        accept_timeouts=accept_timeouts,
+        rate=rate,
+        save_dir=save,
+        max_filesize=max_filesize,
+        overwrite=overwrite,
+        http2=http2,
+        proxy=proxy,
+        user=user,
+        bearer=bearer or None,
+        cookies=tuple(parse_cookie(c) for c in cookie or ()),
     )
+    if settings.save_dir is not None:
+        from .._save import SaveDir
+
+        SaveDir(Path(settings.save_dir), overwrite=overwrite)  # a bad DIR is a usage error now
+    if settings.http2:
+        _require_h2()
+    link_filter = None
+    if include or exclude or shard:
+        link_filter = LinkFilter(
+            include=include or (),
+            exclude=exclude or (),
+            shard=parse_shard(shard) if shard else None,
+        )
+    result_cache = None
+    if cache is not None:
+        result_cache = ResultCache.load(Path(cache), max_age=parse_duration(max_cache_age))
+        if result_cache.warning:
+            env.stderr.write(f"fetchpool: warning: {result_cache.warning}\n")
     paths = files or []
     if not paths and env.stdin_isatty:
         raise UsageError("no input: give a FILE of URLs, or pipe URLs into standard input")
@@ -195,146 +284,106 @@ def command(
     except OSError as exc:
         name = exc.filename if exc.filename is not None else "input"
         raise UsageError(f"cannot read {name}: {(exc.strerror or str(exc)).lower()}") from exc
-    return int(
-        run_cli(
-            settings,
-            inputs=inputs,
-            fmt=fmt,
-            failures_only=failures_only,
-            progress=not no_progress,
-            env=env,
-        )
+    _raise_open_file_limit(settings.workers)
+
+    plan = RunPlan(
+        inputs=inputs,
+        extract=extract,
+        link_filter=link_filter,
+        cache=result_cache,
+        max_time=max_time,
     )
+    stats = RunStats()
+    show_progress = (
+        fmt is not OutputFormat.TABLE
+        and not no_progress
+        and not env.stdout_isatty
+        and env.stderr_isatty
+    )
+    status = execute(
+        settings,
+        plan,
+        make_sink=lambda view: _make_sink(fmt, view, stats, failures_only=failures_only, env=env),
+        stats=stats,
+        env=env,
+        make_display=(lambda view: _make_progress(view, stats)) if show_progress else None,
+        count_total=fmt is OutputFormat.TABLE or show_progress,
+    )
+    if fmt is not OutputFormat.TABLE:
+        from .summary import format_summary
+
+        env.stderr.write(format_summary(stats) + "\n")
+        env.stderr.flush()
+    return int(status)
 
 
-def _make_sink(fmt: OutputFormat, *, failures_only: bool, env: Env) -> ResultSink:
+def _require_h2() -> None:
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        raise UsageError("--http2 needs the h2 package: pip install 'fetchpool[http2]'") from None
+
+
+def _make_sink(
+    fmt: OutputFormat, view: RunView, stats: RunStats, *, failures_only: bool, env: Env
+) -> ResultSink:
     if fmt is OutputFormat.TABLE:
-        # The Rich table arrives with the terminal issue; until then a terminal gets plain.
-        return LineSink(env.stdout, "plain", failures_only=failures_only)
+        from .table import TableSink
+        from .terminal import stdout_console
+
+        return TableSink(
+            console=stdout_console(), view=view, stats=stats, failures_only=failures_only
+        )
+    if fmt is OutputFormat.GITHUB:
+        return GithubSink(env.stdout)
+    if fmt in (OutputFormat.MARKDOWN, OutputFormat.SARIF):
+        from .summary import format_summary
+
+        return DocumentSink(
+            env.stdout,
+            fmt.value,
+            summary=lambda: format_summary(stats).splitlines()[0],
+            version=__version__,
+        )
     return LineSink(env.stdout, fmt.value, failures_only=failures_only)
 
 
-def run_cli(
-    settings: Settings,
-    *,
-    inputs: Sequence[object],
-    fmt: OutputFormat,
-    failures_only: bool,
-    progress: bool,
-    env: Env,
-) -> ExitStatus:
-    """Run the fetch with signal handling; return the exit status."""
-    stats = RunStats()
-    sink = _make_sink(fmt, failures_only=failures_only, env=env)
-    state = _RunState()
-    reader = TargetReader(inputs)  # type: ignore[arg-type]
-    asyncio.run(_run(settings, reader, sink, stats, state, env))
-    if state.signal is not None:
-        return ExitStatus.SIGTERM if state.signal == signal.SIGTERM else ExitStatus.SIGINT
-    if state.output_closed:
-        return ExitStatus.OUTPUT_CLOSED
-    return ExitStatus.OK if stats.failed == 0 and stats.cancelled == 0 else ExitStatus.FAILURES
+def _make_progress(view: RunView, stats: RunStats) -> Display:
+    from .progress import ProgressLine
+    from .terminal import stderr_console
+
+    return ProgressLine(console=stderr_console(), view=view, stats=stats)
 
 
-def _install_signal_handlers(pool: Pool, state: _RunState) -> None:
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int, frame: object) -> None:
-        if state.signal is not None:
-            os._exit(128 + state.signal)  # a second signal: leave at once
-        state.signal = signum
-        name = signal.Signals(signum).name
-        loop.call_soon_threadsafe(pool.cancel, f"interrupted by {name}")
-        watchdog = threading.Timer(WATCHDOG_SECONDS, os._exit, args=(128 + signum,))
-        watchdog.daemon = True
-        watchdog.start()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
-
-async def _run(
-    settings: Settings,
-    reader: TargetReader,
-    sink: ResultSink,
-    stats: RunStats,
-    state: _RunState,
-    env: Env,
-) -> None:
-    async with Pool(settings) as pool:
-        _install_signal_handlers(pool, state)
-        send, receive = anyio.create_memory_object_stream[Result](settings.workers)
-        try:
-            sink.start()
-        except BrokenPipeError:
-            _output_closed(pool, state, env)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_run_pool, pool, reader, send)
-            async with receive:
-                async for result in receive:
-                    stats.add(result)
-                    if not state.output_closed:
-                        _write(sink, result, pool, state, env)
-                    # Take every result that is ready, then flush once.
-                    while True:
-                        try:
-                            more = receive.receive_nowait()
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
-                        stats.add(more)
-                        if not state.output_closed:
-                            _write(sink, more, pool, state, env)
-                    if not state.output_closed:
-                        try:
-                            sink.flush()
-                        except BrokenPipeError:
-                            _output_closed(pool, state, env)
-        if pool.cancelled and state.signal is not None:
-            stats.interrupted = pool.cancelled
-        if not state.output_closed:
-            try:
-                sink.finish()
-            except BrokenPipeError:
-                _output_closed(pool, state, env)
-    from .summary import format_summary
-
-    env.stderr.write(format_summary(stats) + "\n")
-    env.stderr.flush()
-
-
-async def _run_pool(
-    pool: Pool, reader: TargetReader, send: anyio.abc.ObjectSendStream[Result]
-) -> None:
-    await pool.run(reader, send, on_cancel=reader.buffered)
-
-
-def _write(sink: ResultSink, result: Result, pool: Pool, state: _RunState, env: Env) -> None:
-    try:
-        sink.write(result)
-    except BrokenPipeError:
-        _output_closed(pool, state, env)
-
-
-def _output_closed(pool: Pool, state: _RunState, env: Env) -> None:
-    """Standard output was closed (`| head -1`): stop quietly, write nothing more there."""
-    state.output_closed = True
-    pool.cancel("output closed")
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, env.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
+def _raise_open_file_limit(workers: int) -> None:
+    """Each worker may hold a socket: raise the soft descriptor limit toward the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = workers * 2 + 64
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if new > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    if new < wanted:
+        print(
+            f"fetchpool: warning: the open-file limit ({new}) is low for {workers} workers; "
+            "some connections may fail (raise it with `ulimit -n`)",
+            file=sys.stderr,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script: run the command and exit with its status."""
+    from .pyconfig import default_map_for, load_pyproject_options
+
     command_ = typer.main.get_command(app)
     try:
+        _, options = load_pyproject_options(Path.cwd())
         status = command_.main(
             args=list(sys.argv[1:] if argv is None else argv),
             prog_name="fetchpool",
             standalone_mode=False,
+            default_map=default_map_for(command_, options),  # the command line still wins
         )
     except UsageError as exc:
         print(f"fetchpool: error: {exc}", file=sys.stderr)
@@ -345,4 +394,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(getattr(exc, "exit_code", ExitStatus.USAGE))
     except KeyboardInterrupt:
         sys.exit(ExitStatus.SIGINT)
+    except BrokenPipeError:
+        os._exit(ExitStatus.OUTPUT_CLOSED)
     sys.exit(int(status or 0))

@@ -161,3 +161,67 @@ class LineSink:
 
     def finish(self) -> None:
         self.flush()
+
+
+class GithubSink:
+    """`--format github`: one workflow command per failing place, streamed."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lines: list[str] = []
+
+    def start(self) -> None:
+        pass
+
+    def write(self, result: Result) -> None:
+        from .reports import format_github
+
+        line = format_github(result)
+        if line is not None:
+            self._lines.append(line + "\n")
+
+    def flush(self) -> None:
+        if self._lines:
+            self._stream.write("".join(self._lines).encode("utf-8", "surrogateescape"))
+            self._lines.clear()
+            self._stream.flush()
+
+    def finish(self) -> None:
+        self.flush()
+
+
+class DocumentSink:
+    """`--format markdown|sarif`: one document on standard output at the end.
+
+    Only failures are kept in memory; OK results are counted.
+    """
+
+    def __init__(
+        self, stream: IO[bytes], fmt: str, *, summary: Callable[[], str], version: str
+    ) -> None:
+        from .reports import ReportCollector
+
+        self._stream = stream
+        self._fmt = fmt
+        self._summary = summary
+        self._version = version
+        self._collector = ReportCollector()
+
+    def start(self) -> None:
+        pass
+
+    def write(self, result: Result) -> None:
+        self._collector.add(result)
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        if self._fmt == "sarif":
+            text = self._collector.render_sarif(tool_version=self._version)
+        else:
+            text = self._collector.render_markdown(self._summary())
+        if not text.endswith("\n"):
+            text += "\n"
+        self._stream.write(text.encode("utf-8", "surrogateescape"))
+        self._stream.flush()

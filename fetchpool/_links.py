@@ -1,0 +1,99 @@
+"""Link-checking input: filter targets, extract links from documents, fetch each URL once.
+
+With `--extract`, every input is a document; each http(s) link in it becomes
+a target, and `Places` fans the one result of a URL out to every place where
+that URL stands. `--include`/`--exclude`/`--shard` apply in both modes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from typing import Protocol
+
+from ._extract import document_type, extract_links
+from ._filter import LinkFilter
+from ._models import Result, Target
+from ._source import Input, check_url, read_document
+
+
+class FilterCounts(Protocol):
+    """Where filtered-out links are counted (the run's statistics)."""
+
+    excluded: int
+    other_shards: int
+
+
+class Places:
+    """Each URL is fetched once; its result is reported at every place it occurs."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[tuple[str, int]]] = {}
+        self._done: dict[str, Result] = {}
+        self._late: list[Result] = []
+
+    def add(self, url: str, source: str, line: int) -> bool:
+        """Record a place of `url`; True when the URL is new and must be fetched."""
+        if url in self._done:
+            # Found after its result was in: report it at this place too.
+            self._late.append(dataclasses.replace(self._done[url], source=source, line=line))
+            return False
+        places = self._waiting.get(url)
+        if places is None:
+            self._waiting[url] = [(source, line)]
+            return True
+        places.append((source, line))
+        return False
+
+    def expand(self, result: Result) -> list[Result]:
+        """The result of a fetched URL, once for every place it stands."""
+        places = self._waiting.pop(result.url, None)
+        if places is None:
+            return [result]
+        self._done[result.url] = result
+        return [dataclasses.replace(result, source=source, line=line) for source, line in places]
+
+    def take_late(self) -> list[Result]:
+        """Results for places found after their URL's result was already reported."""
+        late, self._late = self._late, []
+        return late
+
+
+def _keep(url: str, link_filter: LinkFilter | None, counts: FilterCounts) -> bool:
+    if link_filter is None:
+        return True
+    decision = link_filter.decide(url)
+    if decision == "excluded":
+        counts.excluded += 1
+    elif decision == "other-shard":
+        counts.other_shards += 1
+    return decision == "keep"
+
+
+async def filter_targets(
+    targets: AsyncIterable[Target], link_filter: LinkFilter, counts: FilterCounts
+) -> AsyncIterator[Target]:
+    """Drop (and count) targets that `--include`/`--exclude`/`--shard` leave out.
+
+    A line that is not a valid URL is never dropped: it still yields its FAIL.
+    """
+    async for target in targets:
+        if target.invalid is not None or _keep(target.url, link_filter, counts):
+            yield target
+
+
+async def extract_targets(
+    inputs: Sequence[Input],
+    places: Places,
+    *,
+    link_filter: LinkFilter | None,
+    counts: FilterCounts,
+) -> AsyncIterator[Target]:
+    """Targets for the http(s) links of each document, each URL once, in document order."""
+    for source in inputs:
+        text = await read_document(source)
+        for link in extract_links(text, document_type(source.name)):
+            if not _keep(link.url, link_filter, counts):
+                continue
+            if places.add(link.url, source.name, link.line):
+                yield Target(link.url, source.name, link.line, check_url(link.url))

@@ -1,0 +1,327 @@
+"""One run of the command: input → pool → sink, with signals, deadline, cache and exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Protocol, TextIO
+
+import anyio
+from anyio.abc import ObjectSendStream
+
+from .._cache import ResultCache
+from .._config import Settings
+from .._filter import LinkFilter
+from .._links import Places, extract_targets, filter_targets
+from .._models import Result, Target
+from .._pool import Pool
+from .._source import Input, TargetReader
+from .._stats import RunStats
+from .sinks import ResultSink
+
+# After the first signal the process is gone by this time, even if some stage hangs.
+WATCHDOG_SECONDS = 3.0
+DEADLINE_REASON = "run deadline reached"
+
+
+class ExitStatus(enum.IntEnum):
+    """The exit codes of the contract."""
+
+    OK = 0
+    FAILURES = 1
+    USAGE = 2
+    SIGINT = 130
+    OUTPUT_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a closed pipe
+    SIGTERM = 143
+
+
+@dataclass
+class Env:
+    """The process's streams and whether each is a terminal; swapped in tests."""
+
+    stdin_fd: int = 0
+    stdout: IO[bytes] = field(default_factory=lambda: sys.stdout.buffer)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin_isatty: bool = field(default_factory=lambda: os.isatty(0))
+    stdout_isatty: bool = field(default_factory=lambda: sys.stdout.isatty())
+    stderr_isatty: bool = field(default_factory=lambda: sys.stderr.isatty())
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What to do, beyond the fetch settings: where input comes from and how it is filtered."""
+
+    inputs: Sequence[Input]
+    extract: bool = False
+    link_filter: LinkFilter | None = None
+    cache: ResultCache | None = None
+    max_time: float | None = None
+
+
+@dataclass
+class _State:
+    signal: int | None = None
+    deadline_reached: bool = False
+    output_closed: bool = False
+
+
+class RunView:
+    """What the live displays poll: busy workers and the total, once known."""
+
+    def __init__(self, pool: Pool, precount: Callable[[], int | None]) -> None:
+        self._pool = pool
+        self._precount = precount
+
+    def in_flight(self) -> Sequence[tuple[Target, float]]:
+        return self._pool.in_flight()
+
+    @property
+    def total(self) -> int | None:
+        total = self._pool.total
+        return total if total is not None else self._precount()
+
+
+def count_lines(inputs: Sequence[Input]) -> int | None:
+    """Count the URL lines of regular files without moving their read offsets (pread)."""
+    if not inputs or not all(i.is_regular_file for i in inputs):
+        return None
+    total = 0
+    for source in inputs:
+        offset, tail = 0, b""
+        while chunk := os.pread(source.fd, 1 << 20, offset):
+            offset += len(chunk)
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            total += sum(1 for line in lines if (s := line.strip()) and not s.startswith(b"#"))
+        if (s := tail.strip()) and not s.startswith(b"#"):
+            total += 1
+    return total
+
+
+def execute(
+    settings: Settings,
+    plan: RunPlan,
+    *,
+    make_sink: Callable[[RunView], ResultSink],
+    stats: RunStats,
+    env: Env,
+    make_display: Callable[[RunView], Display] | None = None,
+    count_total: bool = False,
+) -> ExitStatus:
+    """Run the fetch to the end (drain, signal or deadline); return the exit status.
+
+    Args:
+        settings: the fetch settings.
+        plan: the inputs and how they are read and filtered.
+        make_sink: builds the output sink, given the live view of the run.
+        stats: the run statistics, filled in as results arrive.
+        env: the standard streams.
+        make_display: builds a live display on standard error, if one is wanted.
+        count_total: count the URL lines of regular files up front, for the display.
+    """
+    state = _State()
+    try:
+        _run_loop(_run(settings, plan, make_sink, stats, state, env, make_display, count_total))
+    finally:
+        if plan.cache is not None:
+            try:
+                plan.cache.save()
+            except OSError as exc:
+                env.stderr.write(f"fetchpool: warning: cannot write the cache: {exc}\n")
+    if state.signal is not None:
+        return ExitStatus.SIGTERM if state.signal == signal.SIGTERM else ExitStatus.SIGINT
+    if state.output_closed:
+        return ExitStatus.OUTPUT_CLOSED
+    if state.deadline_reached or stats.failed or stats.cancelled:
+        return ExitStatus.FAILURES
+    return ExitStatus.OK
+
+
+def _run_loop(coro: object) -> None:
+    """Run on uvloop when the `fast` extra is installed, else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    else:
+        uvloop.run(coro)  # type: ignore[arg-type]
+
+
+class Display(Protocol):
+    """A live display on standard error (see `progress.ProgressLine`)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _install_signal_handlers(pool: Pool, state: _State) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if state.signal is not None:
+            os._exit(128 + state.signal)  # a second signal: leave at once
+        state.signal = signum
+        name = signal.Signals(signum).name
+        loop.call_soon_threadsafe(pool.cancel, f"interrupted by {name}")
+        watchdog = threading.Timer(WATCHDOG_SECONDS, os._exit, args=(128 + signum,))
+        watchdog.daemon = True
+        watchdog.start()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+def _targets(
+    plan: RunPlan, stats: RunStats, places: Places | None
+) -> tuple[AsyncIterator[Target], Callable[[], list[Target]] | None, TargetReader | None]:
+    if places is not None:
+        return (
+            extract_targets(plan.inputs, places, link_filter=plan.link_filter, counts=stats),
+            None,
+            None,
+        )
+    reader = TargetReader(plan.inputs)
+    targets: AsyncIterator[Target] = aiter(reader)
+    if plan.link_filter is not None:
+        targets = filter_targets(targets, plan.link_filter, stats)
+    return targets, reader.buffered, reader
+
+
+async def _run(
+    settings: Settings,
+    plan: RunPlan,
+    make_sink: Callable[[RunView], ResultSink],
+    stats: RunStats,
+    state: _State,
+    env: Env,
+    make_display: Callable[[RunView], Display] | None,
+    count_total: bool,
+) -> None:
+    places = Places() if plan.extract else None
+    targets, buffered, reader = _targets(plan, stats, places)
+    precount: list[int | None] = [None]
+
+    async def count() -> None:
+        precount[0] = await anyio.to_thread.run_sync(
+            count_lines, plan.inputs, abandon_on_cancel=True
+        )
+
+    async with Pool(settings, cache=plan.cache) as pool:
+        _install_signal_handlers(pool, state)
+        view = RunView(pool, lambda: precount[0])
+        display = make_display(view) if make_display is not None else None
+        output = _Output(make_sink(view), stats, pool, state, env, plan.cache, places)
+        output.start()
+        if display is not None:
+            display.start()
+        try:
+            send, receive = anyio.create_memory_object_stream[Result](settings.workers)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_run_pool, pool, targets, send, buffered)
+                if plan.max_time is not None:
+                    tg.start_soon(_deadline, plan.max_time, pool, state)
+                if count_total and reader is not None and plan.link_filter is None:
+                    tg.start_soon(count)
+                async with receive:
+                    async for result in receive:
+                        output.take(result)
+                        while True:  # take every result that is ready, then flush once
+                            try:
+                                output.take(receive.receive_nowait())
+                            except (anyio.WouldBlock, anyio.EndOfStream):
+                                break
+                        output.flush()
+                output.take_late()
+                tg.cancel_scope.cancel()  # the deadline task, if any
+        finally:
+            if display is not None:
+                display.stop()
+        if pool.cancelled is not None and not state.output_closed:
+            stats.interrupted = pool.cancelled
+        output.finish()
+
+
+async def _run_pool(
+    pool: Pool,
+    targets: AsyncIterator[Target],
+    send: ObjectSendStream[Result],
+    buffered: Callable[[], list[Target]] | None,
+) -> None:
+    await pool.run(targets, send, on_cancel=buffered)
+
+
+async def _deadline(seconds: float, pool: Pool, state: _State) -> None:
+    await anyio.sleep(seconds)
+    if pool.cancelled is None:
+        state.deadline_reached = True
+        pool.cancel(DEADLINE_REASON)
+
+
+class _Output:
+    """Feeds results to the sink, the statistics and the cache; survives a closed stdout."""
+
+    def __init__(
+        self,
+        sink: ResultSink,
+        stats: RunStats,
+        pool: Pool,
+        state: _State,
+        env: Env,
+        cache: ResultCache | None,
+        places: Places | None,
+    ) -> None:
+        self._sink = sink
+        self._stats = stats
+        self._pool = pool
+        self._state = state
+        self._env = env
+        self._cache = cache
+        self._places = places
+
+    def _guard(self, action: Callable[[], None]) -> None:
+        if self._state.output_closed:
+            return
+        try:
+            action()
+        except BrokenPipeError:
+            self._closed()
+
+    def start(self) -> None:
+        self._guard(self._sink.start)
+
+    def take(self, result: Result) -> None:
+        if self._cache is not None:
+            self._cache.put(result)
+        for placed in self._places.expand(result) if self._places is not None else (result,):
+            self._stats.add(placed)
+            self._guard(lambda r=placed: self._sink.write(r))  # type: ignore[misc]
+
+    def take_late(self) -> None:
+        if self._places is not None:
+            for result in self._places.take_late():
+                self._stats.add(result)
+                self._guard(lambda r=result: self._sink.write(r))  # type: ignore[misc]
+            self.flush()
+
+    def flush(self) -> None:
+        self._guard(self._sink.flush)
+
+    def finish(self) -> None:
+        self._guard(self._sink.finish)
+
+    def _closed(self) -> None:
+        """Standard output was closed (`| head -1`): stop quietly, write nothing more there."""
+        self._state.output_closed = True
+        self._pool.cancel("output closed")
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._env.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
