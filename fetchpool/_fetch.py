@@ -64,7 +64,11 @@ class _Cached(Protocol):
 
 
 def make_client(settings: Settings) -> httpx.AsyncClient:
-    """The one shared HTTP client of a run, sized for its workers."""
+    """The one shared HTTP client of a run, sized for its workers.
+
+    Proxies come from `settings.proxy`, else from `HTTP_PROXY`, `HTTPS_PROXY`,
+    `ALL_PROXY` and `NO_PROXY` in the environment.
+    """
     limits = httpx.Limits(
         max_connections=settings.workers,
         max_keepalive_connections=settings.workers,
@@ -73,9 +77,11 @@ def make_client(settings: Settings) -> httpx.AsyncClient:
         limits=limits,
         timeout=httpx.Timeout(settings.timeout),
         verify=settings.verify,
+        http2=settings.http2,
+        proxy=settings.proxy,
+        trust_env=settings.proxy is None,
         follow_redirects=False,
         headers={"User-Agent": settings.user_agent},
-        trust_env=False,
     )
 
 
