@@ -178,7 +178,8 @@ class GithubSink:
 
         line = format_github(result)
         if line is not None:
-            self._lines.append(line + "\n")
+            # GitHub shows these lines in the job log too: no control character may pass.
+            self._lines.append(escape_controls(line) + "\n")
 
     def flush(self) -> None:
         if self._lines:
