@@ -361,7 +361,7 @@ class Fetcher:
         save = self._save
         assert save is not None
         limit = self._settings.max_filesize
-        too_large = f"body over --max-filesize ({limit:,} bytes)"
+        too_large = f"body over --max-filesize ({limit or 0:,} bytes)"
         length = response.headers.get("content-length", "")
         if limit is not None and length.isdigit() and int(length) > limit:
             raise _TooLarge(too_large)

@@ -1,0 +1,343 @@
+"""A fetcher, not only a checker: --save, --max-time, --http2, proxies, credentials, --rate."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+import trustme
+from clihelpers import FETCHPOOL, cli_env, parse_jsonl, run_fetchpool, write_lines
+from httpserver import HTTPTestServer
+
+
+def run_with_env(
+    *args: Any, env: dict[str, str], timeout: float = 20
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*FETCHPOOL, *map(str, args)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        env=cli_env(env),
+        check=False,
+    )
+
+
+# -- --save ----------------------------------------------------------------------------------
+
+HOSTILE_PATHS = [
+    "/ok/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/ok/%2e%2e%2f%2e%2e%2fescape",
+    "/ok/..%5C..%5Cwindows",
+    "/ok/%00nul",
+    "/ok/CON",
+    "/ok/aux.txt",
+    "/ok/" + "x" * 600,
+    "/ok/trailing.. ",
+    "/ok/?q=../../x",
+]
+
+
+def test_save_streams_every_ok_body_to_a_file_inside_the_directory(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    out = tmp_path / "out"
+    urls = [server.url(p.replace(" ", "%20")) for p in HOSTILE_PATHS] + [
+        server.url("/bytes/3000000/big"),
+        server.url("/status/404/not-saved"),
+    ]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    done = run_fetchpool(path, "--save", out, "--format", "jsonl")
+    records = {r["url"]: r for r in parse_jsonl(done.stdout)}
+    assert len(records) == len(urls)
+    saved = [r["saved_to"] for r in records.values() if r["saved_to"]]
+    assert len(saved) == len(HOSTILE_PATHS) + 1
+    assert len(set(saved)) == len(saved)
+    for name in saved:
+        file = Path(name)
+        assert file.resolve().parent == out.resolve(), name
+        assert len(file.name.encode()) <= 255
+    big = records[server.url("/bytes/3000000/big")]
+    assert Path(big["saved_to"]).stat().st_size == 3_000_000  # no 1 MiB cap when saving
+    assert big["bytes"] == 3_000_000
+    assert records[server.url("/status/404/not-saved")]["saved_to"] is None
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(s).name for s in saved)
+    assert not (tmp_path / "etc").exists()
+
+
+def test_an_interrupted_or_failed_download_leaves_no_file(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    out = tmp_path / "out"
+    path = write_lines(tmp_path / "urls.txt", [server.url("/trickle/save")])
+    done = run_fetchpool(path, "--save", out, "--timeout", "0.5", "--format", "jsonl")
+    (record,) = parse_jsonl(done.stdout)
+    assert record["kind"] == "timeout"
+    assert record["saved_to"] is None
+    assert list(out.iterdir()) == []  # neither a final file nor a temporary one
+
+
+def test_max_filesize_turns_a_larger_body_into_a_fail_of_kind_size(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    out = tmp_path / "out"
+    urls = [server.url("/bytes/10000000000/huge"), server.url("/chunked/5000000/c")]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    started = time.monotonic()
+    done = run_fetchpool(path, "--save", out, "--max-filesize", "1000000", "--format", "jsonl")
+    assert time.monotonic() - started < 15
+    records = parse_jsonl(done.stdout)
+    assert [r["kind"] for r in records] == ["size", "size"]
+    assert all("--max-filesize" in r["error"] for r in records)
+    assert list(out.iterdir()) == []
+
+
+def test_existing_files_are_not_overwritten_unless_asked(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    out = tmp_path / "out"
+    path = write_lines(tmp_path / "urls.txt", [server.url("/ok/keep.txt")])
+    first = parse_jsonl(run_fetchpool(path, "--save", out, "--format", "jsonl").stdout)[0]
+    Path(first["saved_to"]).write_text("precious")
+    second = parse_jsonl(run_fetchpool(path, "--save", out, "--format", "jsonl").stdout)[0]
+    assert second["saved_to"] != first["saved_to"]
+    assert Path(first["saved_to"]).read_text() == "precious"
+    third = parse_jsonl(
+        run_fetchpool(path, "--save", out, "--overwrite", "--format", "jsonl").stdout
+    )[0]
+    assert third["saved_to"] == first["saved_to"]
+    assert Path(first["saved_to"]).read_text() == "ok\n"
+
+
+def test_save_into_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = run_fetchpool("-", "--save", blocker, input=b"http://127.0.0.1:9/\n")
+    assert done.returncode == 2
+    assert b"--save" in done.stderr
+
+
+# -- --max-time -------------------------------------------------------------------------------
+
+
+def test_max_time_cancels_unfinished_urls_and_exits_1(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    urls = [server.url("/ok/in-time")] + [server.url(f"/hang/deadline/{i}") for i in range(6)]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    started = time.monotonic()
+    done = run_fetchpool(path, "--max-time", "1", "--workers", "3", "--format", "jsonl")
+    assert time.monotonic() - started < 5
+    assert done.returncode == 1
+    records = parse_jsonl(done.stdout)
+    assert len(records) == len(urls)
+    cancelled = [r for r in records if r["outcome"] == "cancelled"]
+    assert len(cancelled) == 6
+    assert all(r["error"] == "run deadline reached" for r in cancelled)
+    assert b"run deadline reached" in done.stderr
+
+
+# -- --http2 ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def h2_server(tls_ca: trustme.CA) -> Iterator[str]:
+    """A real HTTP/2 server (hypercorn, TLS from trustme) on 127.0.0.1; yields its base URL."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = json.dumps({"http_version": scope["http_version"]}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    cert = tls_ca.issue_cert("127.0.0.1", "localhost")
+    tmp = Path(__import__("tempfile").mkdtemp())
+    cert.private_key_pem.write_to_path(tmp / "key.pem")
+    cert.cert_chain_pems[0].write_to_path(tmp / "cert.pem")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.certfile = str(tmp / "cert.pem")
+    config.keyfile = str(tmp / "key.pem")
+    config.alpn_protocols = ["h2", "http/1.1"]
+    config.accesslog = None
+    config.errorlog = None
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def runner() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+
+    thread = threading.Thread(target=runner, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    yield f"https://127.0.0.1:{port}"
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(10)
+
+
+def test_http2_is_negotiated_and_reported(
+    tmp_path: Path, h2_server: str, tls_ca_file: Path
+) -> None:
+    path = write_lines(tmp_path / "urls.txt", [h2_server + "/h2"])
+    env = {"SSL_CERT_FILE": str(tls_ca_file)}
+    with_h2 = run_with_env(path, "--http2", "--format", "jsonl", env=env)
+    (record,) = parse_jsonl(with_h2.stdout)
+    assert record["outcome"] == "ok", record
+    assert record["http_version"] == "HTTP/2"
+    without = run_with_env(path, "--format", "csv", env=env)
+    assert b"HTTP/1.1" in without.stdout
+
+
+# -- proxies ----------------------------------------------------------------------------------
+
+
+class ForwardProxy:
+    """A minimal forward HTTP proxy on 127.0.0.1 that records the absolute-form targets."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        import http.client
+
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            method, target, _ = data.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            self.targets.append(target)
+            parts = urlsplit(target)
+            upstream = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
+            upstream.request(method, parts.path or "/")
+            response = upstream.getresponse()
+            body = response.read()
+            upstream.close()
+            conn.sendall(
+                f"HTTP/1.1 {response.status} {response.reason}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    p = ForwardProxy()
+    yield p
+    p.close()
+
+
+def test_proxy_option_sends_every_request_through_the_proxy(
+    tmp_path: Path, server: HTTPTestServer, proxy: ForwardProxy
+) -> None:
+    url = server.url("/ok/via-proxy")
+    path = write_lines(tmp_path / "urls.txt", [url])
+    done = run_fetchpool(path, "--proxy", f"http://127.0.0.1:{proxy.port}", "--format", "jsonl")
+    assert parse_jsonl(done.stdout)[0]["outcome"] == "ok"
+    assert proxy.targets == [url]
+
+
+def test_http_proxy_environment_is_honoured_and_no_proxy_too(
+    tmp_path: Path, server: HTTPTestServer, proxy: ForwardProxy
+) -> None:
+    url = server.url("/ok/env-proxy")
+    path = write_lines(tmp_path / "urls.txt", [url])
+    env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.port}", "NO_PROXY": "", "no_proxy": ""}
+    done = run_with_env(path, "--format", "jsonl", env=env)
+    assert parse_jsonl(done.stdout)[0]["outcome"] == "ok"
+    assert proxy.targets == [url]
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1"
+    run_with_env(path, "--format", "jsonl", env=env)
+    assert proxy.targets == [url]  # not through the proxy the second time
+
+
+# -- credentials --------------------------------------------------------------------------------
+
+
+def _header_of(server: HTTPTestServer, path: str, name: str) -> str | None:
+    (request,) = [r for r in server.requests if r.path == path]
+    return request.header(name)
+
+
+def test_credentials_go_to_the_input_origin_but_never_after_a_cross_origin_redirect(
+    tmp_path: Path, fresh_server: HTTPTestServer
+) -> None:
+    elsewhere = fresh_server.url("/headers/elsewhere").replace("127.0.0.1", "localhost")
+    urls = [
+        fresh_server.url("/headers/direct"),
+        fresh_server.url(f"/redirect-to?url={quote(elsewhere, safe='')}"),
+    ]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    done = run_fetchpool(
+        path, "--user", "alice:s3cret", "--cookie", "session=abc", "--cookie", "b=2"
+    )
+    assert done.returncode == 0
+    basic = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+    assert _header_of(fresh_server, "/headers/direct", "Authorization") == basic
+    assert _header_of(fresh_server, "/headers/direct", "Cookie") == "session=abc; b=2"
+    assert _header_of(fresh_server, "/redirect-to", "Authorization") == basic
+    assert _header_of(fresh_server, "/headers/elsewhere", "Authorization") is None
+    assert _header_of(fresh_server, "/headers/elsewhere", "Cookie") is None
+
+
+def test_bearer_token_can_come_from_the_environment(
+    tmp_path: Path, fresh_server: HTTPTestServer
+) -> None:
+    path = write_lines(tmp_path / "urls.txt", [fresh_server.url("/headers/bearer")])
+    done = run_with_env(path, env={"FETCHPOOL_BEARER": "t0ken"})
+    assert done.returncode == 0
+    assert _header_of(fresh_server, "/headers/bearer", "Authorization") == "Bearer t0ken"
+
+
+# -- --rate -----------------------------------------------------------------------------------
+
+
+def test_rate_limits_requests_started_per_second(tmp_path: Path, server: HTTPTestServer) -> None:
+    urls = [server.url(f"/ok/rate/{i}") for i in range(11)]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    started = time.monotonic()
+    done = run_fetchpool(path, "--rate", "10", "--workers", "8", "--per-host", "4")
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0
+    assert elapsed >= 0.95  # 11 starts at 10/s: the last one at 1.0 s
+    assert elapsed < 6
