@@ -13,6 +13,7 @@ import random
 import socket
 import ssl
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._models import Kind, Outcome, Result, Target
 from ._rate import RateLimiter
 from ._save import SaveDir
+from ._transport import FastTransport
 
 # Headers a user may pass with -H that must not follow a redirect to another origin.
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -63,17 +65,42 @@ class _Cached(Protocol):
     def to_result(self, target: Target) -> Result: ...
 
 
-def make_client(settings: Settings) -> httpx.AsyncClient:
+def uses_fast_transport(settings: Settings) -> bool:
+    """True when fetchpool's own HTTP/1.1 transport can serve the run.
+
+    HTTP/2 and proxies (given, or from the environment) need httpx's own transports.
+    """
+    if settings.http2 or settings.proxy is not None:
+        return False
+    proxies = urllib.request.getproxies()  # NO_PROXY alone ("no") needs no proxy transport
+    return not any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
+def make_transport(settings: Settings) -> FastTransport | None:
+    """fetchpool's own transport for the run, or None when httpx's transports are needed."""
+    if not uses_fast_transport(settings):
+        return None
+    context = httpx.create_ssl_context(verify=settings.verify)
+    return FastTransport(ssl_context=context, max_connections=settings.workers)
+
+
+def make_client(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
     """The one shared HTTP client of a run, sized for its workers.
 
-    Proxies come from `settings.proxy`, else from `HTTP_PROXY`, `HTTPS_PROXY`,
-    `ALL_PROXY` and `NO_PROXY` in the environment.
+    Its transport is `transport`, else fetchpool's own (an O(1) connection pool)
+    unless HTTP/2 or a proxy is in use. Proxies come from `settings.proxy`, else
+    from `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` in the environment.
     """
+    if transport is None:
+        transport = make_transport(settings)
     limits = httpx.Limits(
         max_connections=settings.workers,
         max_keepalive_connections=settings.workers,
     )
     return httpx.AsyncClient(
+        transport=transport,
         limits=limits,
         timeout=httpx.Timeout(settings.timeout),
         verify=settings.verify,
@@ -198,6 +225,7 @@ class Fetcher:
         clock: monotonic clock, injectable for tests.
         sleep: async sleep, injectable for tests.
         cache: earlier OK results; a URL found there is not fetched again.
+        transport: the transport under `client`, to send requests to it directly.
     """
 
     def __init__(
@@ -208,13 +236,26 @@ class Fetcher:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         cache: ResultLookup | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._client = client
+        # Given the client's own transport, requests go to it directly: the client
+        # layer (cookie jar, auth flow, header merging) costs more per request than
+        # the transport itself, and fetchpool does those parts itself.
+        self._transport = transport
+        self._timeouts = httpx.Timeout(settings.timeout).as_dict()
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
         self._cache = cache
-        self._headers = [(k, v) for k, v in settings.headers if k.lower() not in SENSITIVE_HEADERS]
+        given = {name.lower() for name, _ in settings.headers}
+        defaults = [
+            ("User-Agent", settings.user_agent),
+            ("Accept", "*/*"),
+            ("Accept-Encoding", "gzip, deflate"),
+        ]
+        self._headers = [(k, v) for k, v in defaults if k.lower() not in given]
+        self._headers += [(k, v) for k, v in settings.headers if k.lower() not in SENSITIVE_HEADERS]
         # Credentials go only to the origin of the URL as read, never past a
         # redirect to another origin.
         self._secrets = [(k, v) for k, v in settings.headers if k.lower() in SENSITIVE_HEADERS]
@@ -315,10 +356,17 @@ class Fetcher:
             for hop in range(MAX_REDIRECTS + 1):
                 same_origin = same_origin and _origin(url) == first_origin
                 headers = self._headers + self._secrets if same_origin else self._headers
-                request = client.build_request(method, url, headers=headers)
                 if self._rate is not None:
                     await self._rate.acquire()
-                response = await client.send(request, stream=True)
+                if self._transport is not None:
+                    request = httpx.Request(
+                        method, url, headers=headers, extensions={"timeout": self._timeouts}
+                    )
+                    response = await self._transport.handle_async_request(request)
+                    response.request = request
+                else:
+                    request = client.build_request(method, url, headers=headers)
+                    response = await client.send(request, stream=True)
                 try:
                     attempt.status = response.status_code
                     attempt.reason = response.reason_phrase

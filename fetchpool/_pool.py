@@ -20,7 +20,7 @@ from anyio.abc import ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ._config import Settings
-from ._fetch import Fetcher, ResultLookup, make_client
+from ._fetch import Fetcher, ResultLookup, make_client, make_transport
 from ._models import Kind, Result, Target
 
 # Targets a pool may set aside while their host is at its --per-host limit,
@@ -132,9 +132,13 @@ class Pool:
         self.input_done = False
 
     async def __aenter__(self) -> Self:
+        transport = None
         if self._client is None:
-            self._client = make_client(self.settings)
-        self._fetcher = Fetcher(self._client, self.settings, clock=self._clock, cache=self._cache)
+            transport = make_transport(self.settings)
+            self._client = make_client(self.settings, transport=transport)
+        self._fetcher = Fetcher(
+            self._client, self.settings, clock=self._clock, cache=self._cache, transport=transport
+        )
         return self
 
     async def __aexit__(

@@ -195,6 +195,7 @@ def h2_server(tls_ca: trustme.CA) -> Iterator[str]:
     yield f"https://127.0.0.1:{port}"
     loop.call_soon_threadsafe(stop.set)
     thread.join(10)
+    loop.close()
 
 
 def test_http2_is_negotiated_and_reported(

@@ -1,0 +1,700 @@
+"""FastTransport through httpx.AsyncClient against a raw-socket HTTP/1.1 server on 127.0.0.1.
+
+The server lives in this file so each test controls the exact bytes on the wire and can count
+connections; every test runs its own event loop (stdlib asyncio, and uvloop where installed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+
+from fetchpool._transport import FastTransport
+
+LOOPS = ["asyncio"]
+try:
+    import uvloop
+
+    LOOPS.append("uvloop")
+except ImportError:  # pragma: no cover - uvloop is an optional extra
+    uvloop = None  # type: ignore[assignment]
+
+BIG = 4 * 1024 * 1024
+
+
+def run(coro: Coroutine[Any, Any, Any], loop: str = "asyncio") -> Any:
+    """Run one scenario in a fresh loop, bounded so a deadlock fails instead of hanging."""
+
+    async def bounded() -> Any:
+        async with asyncio.timeout(20):
+            return await coro
+
+    if loop == "uvloop":
+        assert uvloop is not None
+        return uvloop.run(bounded())
+    return asyncio.run(bounded())
+
+
+class RawServer:
+    """HTTP/1.1 server whose routes write raw bytes; it counts and tracks connections."""
+
+    def __init__(self, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None):
+        self.host = host
+        self.ssl_context = ssl_context
+        self.connections = 0  # accepted so far
+        self.open = 0
+        self.peak = 0
+        self.requests: list[bytes] = []
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.readers: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}
+        self.port = 0
+
+    @property
+    def base(self) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._on_conn, self.host, 0, ssl=self.ssl_context)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for w in list(self._writers):
+            w.transport.abort()
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio.timeout(2):
+                await self._server.wait_closed()
+
+    async def wait_all_closed(self) -> None:
+        async with asyncio.timeout(5):
+            while self.open:
+                await asyncio.sleep(0.01)
+
+    async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+        self._writers.add(writer)
+        self.readers[writer] = reader
+        served = 0
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                self.requests.append(head)
+                first = head.split(b"\r\n", 1)[0]
+                method, target, _ = first.split(b" ", 2)
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                if length:
+                    await reader.readexactly(length)
+                served += 1
+                route = ROUTES[target.decode().split("?")[0]]
+                if not await route(self, writer, method, served):
+                    return
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            self._writers.discard(writer)
+            self.readers.pop(writer, None)
+            writer.transport.abort()
+
+
+Route = Callable[[RawServer, asyncio.StreamWriter, bytes, int], Awaitable[bool]]
+ROUTES: dict[str, Route] = {}
+
+
+def route(path: str) -> Callable[[Route], Route]:
+    """Register the decorated function as the route for `path`."""
+
+    def register(fn: Route) -> Route:
+        ROUTES[path] = fn
+        return fn
+
+    return register
+
+
+def fixed_route(path: str, payload: bytes) -> None:
+    """Register a route that writes `payload` and keeps the connection."""
+
+    async def fixed(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+        w.write(payload)
+        await w.drain()
+        return True
+
+    ROUTES[path] = fixed
+
+
+fixed_route("/cl", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello")
+fixed_route("/204", b"HTTP/1.1 204 No Content\r\n\r\n")
+fixed_route("/reason", b"HTTP/1.1 299 Tr\xe8s Bien\r\nContent-Length: 0\r\n\r\n")
+fixed_route(
+    "/continue", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+)
+fixed_route("/lf-only", b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok")
+fixed_route("/garbage", b"SPAM AND EGGS\r\n\r\n")
+fixed_route("/bad-length", b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n")
+fixed_route("/huge-head", b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 70000 + b"\r\n\r\n")
+
+
+@route("/head")
+async def _head(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    body = b"" if method == b"HEAD" else b"hello"
+    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + body)
+    return True
+
+
+@route("/chunked")
+async def _chunked(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhel")
+    await w.drain()
+    await asyncio.sleep(0.01)
+    w.write(b"lo\r\nA\r\n, world!!!\r\n0\r\nX-Trailer: yes\r\n\r\n")
+    return True
+
+
+@route("/until-close")
+async def _until_close(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    w.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nfirst ")
+    await w.drain()
+    await asyncio.sleep(0.01)
+    w.write(b"second")
+    await w.drain()
+    w.close()
+    return False
+
+
+@route("/http10")
+async def _http10(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    w.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    await w.drain()
+    return False
+
+
+@route("/big")
+async def _big(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BIG)
+    block = b"x" * 65536
+    for _ in range(BIG // len(block)):
+        w.write(block)
+        await w.drain()
+    return True
+
+
+@route("/slow")
+async def _slow(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    await asyncio.sleep(0.02)
+    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    return True
+
+
+@route("/hang")
+async def _hang(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    # Silent until the client gives up and closes.
+    with contextlib.suppress(ConnectionError):
+        await srv.readers[w].read()
+    return False
+
+
+@route("/eof")
+async def _eof(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    return False
+
+
+@route("/reset")
+async def _reset(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    sock = w.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    w.transport.abort()
+    return False
+
+
+@route("/cut-body")
+async def _cut_body(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+    await w.drain()
+    return False
+
+
+@route("/close-when-idle")
+async def _close_when_idle(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    await w.drain()
+    await asyncio.sleep(0.05)
+    return False
+
+
+@route("/drop-second")
+async def _drop_second(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+    # A keep-alive server that times out its connection just as the next request arrives.
+    if n >= 2:
+        return False
+    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    return True
+
+
+@contextlib.asynccontextmanager
+async def client_for(**kwargs: Any) -> AsyncIterator[tuple[httpx.AsyncClient, FastTransport]]:
+    transport = FastTransport(**kwargs)
+    async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+        yield client, transport
+
+
+# -- keep-alive and pooling -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_ten_sequential_requests_share_one_keep_alive_connection(loop: str) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            for _ in range(10):
+                r = await client.get(srv.base + "/cl")
+                assert r.status_code == 200
+                assert r.content == b"hello"
+            assert srv.connections == 1
+            assert transport.open_connections == 1
+            assert transport.idle_connections == 1
+
+    run(scenario(), loop)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_concurrent_requests_never_exceed_max_connections(loop: str) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for(max_connections=50) as (client, transport):
+            results = await asyncio.gather(*(client.get(srv.base + "/slow") for _ in range(200)))
+            assert [r.status_code for r in results] == [200] * 200
+            assert srv.peak <= 50
+            assert srv.connections <= 50
+            assert transport.open_connections <= 50
+
+    run(scenario(), loop)
+
+
+def test_waiting_for_a_free_connection_times_out_as_pool_timeout() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for(max_connections=1) as (client, transport):
+            async with client.stream("GET", srv.base + "/big"):
+                with pytest.raises(httpx.PoolTimeout):
+                    await client.get(srv.base + "/cl", timeout=httpx.Timeout(5, pool=0.1))
+            r = await client.get(srv.base + "/cl")
+            assert r.status_code == 200
+            assert transport.open_connections == 1
+
+    run(scenario())
+
+
+def test_full_pool_evicts_an_idle_connection_of_another_origin() -> None:
+    async def scenario() -> None:
+        async with RawServer() as a, RawServer() as b, client_for(max_connections=1) as (c, t):
+            assert (await c.get(a.base + "/cl")).status_code == 200
+            assert (await c.get(b.base + "/cl")).status_code == 200
+            assert t.open_connections == 1
+            await a.wait_all_closed()
+
+    run(scenario())
+
+
+def test_connection_closed_by_server_while_idle_leaves_the_pool() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            assert (await client.get(srv.base + "/close-when-idle")).status_code == 200
+            await srv.wait_all_closed()
+            await asyncio.sleep(0.05)
+            assert transport.idle_connections == 0
+            assert transport.open_connections == 0
+            assert (await client.get(srv.base + "/cl")).status_code == 200
+
+    run(scenario())
+
+
+def test_stale_keep_alive_connection_is_retried_once_on_a_new_one() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, _transport):
+            assert (await client.get(srv.base + "/drop-second")).content == b"ok"
+            assert (await client.get(srv.base + "/drop-second")).content == b"ok"
+            assert srv.connections == 2
+
+    run(scenario())
+
+
+def test_max_idle_per_host_closes_extra_idle_connections() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for(max_idle_per_host=2) as (client, transport):
+            await asyncio.gather(*(client.get(srv.base + "/slow") for _ in range(5)))
+            assert transport.idle_connections == 2
+            assert transport.open_connections == 2
+
+    run(scenario())
+
+
+# -- bodies and framing -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_chunked_body_with_extensions_and_trailers_is_decoded(loop: str) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, _transport):
+            for _ in range(2):
+                r = await client.get(srv.base + "/chunked")
+                assert r.content == b"hello, world!!!"
+            assert srv.connections == 1
+
+    run(scenario(), loop)
+
+
+def test_close_delimited_body_is_read_to_the_end_and_not_reused() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            r = await client.get(srv.base + "/until-close")
+            assert r.content == b"first second"
+            assert transport.open_connections == 0
+            r = await client.get(srv.base + "/http10")
+            assert r.content == b"ok"
+            assert r.extensions["http_version"] == b"HTTP/1.0"
+            assert transport.open_connections == 0
+
+    run(scenario())
+
+
+def test_head_and_204_have_no_body_and_keep_the_connection() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, _transport):
+            r = await client.head(srv.base + "/head")
+            assert r.status_code == 200
+            assert r.headers["content-length"] == "5"
+            assert r.content == b""
+            r = await client.get(srv.base + "/204")
+            assert r.status_code == 204
+            assert r.content == b""
+            assert (await client.get(srv.base + "/head")).content == b"hello"
+            assert srv.connections == 1
+
+    run(scenario())
+
+
+def test_informational_response_is_skipped_and_reason_phrase_kept_raw() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, _transport):
+            r = await client.get(srv.base + "/continue")
+            assert (r.status_code, r.content) == (200, b"ok")
+            r = await client.get(srv.base + "/reason")
+            assert r.status_code == 299
+            assert r.extensions["reason_phrase"] == b"Tr\xe8s Bien"
+            assert r.extensions["http_version"] == b"HTTP/1.1"
+            r = await client.get(srv.base + "/lf-only")
+            assert r.content == b"ok"
+
+    run(scenario())
+
+
+def test_request_line_host_and_body_are_sent() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, _transport):
+            r = await client.post(srv.base + "/cl?q=1", content=b"payload")
+            assert r.status_code == 200
+            head = srv.requests[-1]
+            assert head.startswith(b"POST /cl?q=1 HTTP/1.1\r\n")
+            assert f"Host: 127.0.0.1:{srv.port}".encode() in head
+            assert b"Content-Length: 7" in head
+            assert (await client.get(srv.base + "/cl")).status_code == 200
+            assert srv.connections == 1
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_large_body_streams_in_chunks(loop: str) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            total = 0
+            pieces = 0
+            async with client.stream("GET", srv.base + "/big") as r:
+                async for chunk in r.aiter_raw():
+                    total += len(chunk)
+                    pieces += 1
+            assert total == BIG
+            assert pieces > 1
+            assert transport.idle_connections == 1
+
+    run(scenario(), loop)
+
+
+# -- early close and cancellation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_closing_a_response_early_closes_the_connection_instead_of_reusing_it(loop: str) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            async with client.stream("GET", srv.base + "/big") as r:
+                async for _ in r.aiter_raw():
+                    break
+            assert transport.open_connections == 0
+            assert (await client.get(srv.base + "/cl")).content == b"hello"
+            assert srv.connections == 2
+
+    run(scenario(), loop)
+
+
+def test_response_that_fully_arrived_is_reusable_even_if_never_read() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            for _ in range(3):
+                async with client.stream("GET", srv.base + "/cl") as r:
+                    await asyncio.sleep(0.02)  # the 5-byte body is in by now, unread
+                    assert r.status_code == 200
+            assert srv.connections == 1
+            assert transport.idle_connections == 1
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_cancelled_request_mid_body_leaks_no_connection(loop: str) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for(max_connections=2) as (client, transport):
+
+            async def read_forever() -> None:
+                async with client.stream("GET", srv.base + "/big") as r:
+                    async for _ in r.aiter_raw():
+                        await asyncio.sleep(0.01)
+
+            async def wait_head() -> None:
+                await client.get(srv.base + "/hang")
+
+            for fn in (read_forever, wait_head, read_forever):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await fn()
+            assert transport.open_connections == 0
+            await srv.wait_all_closed()
+            assert (await client.get(srv.base + "/cl")).status_code == 200
+
+    run(scenario(), loop)
+
+
+def test_cancelled_waiter_for_a_slot_leaks_no_slot() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for(max_connections=1) as (client, transport):
+            async with client.stream("GET", srv.base + "/big"):
+                waiter = asyncio.create_task(client.get(srv.base + "/cl"))
+                await asyncio.sleep(0.05)
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+            assert transport.open_connections == 0
+            assert (await client.get(srv.base + "/cl")).status_code == 200
+
+    run(scenario())
+
+
+def test_aclose_closes_every_connection() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv:
+            async with client_for() as (client, transport):
+                await asyncio.gather(*(client.get(srv.base + "/slow") for _ in range(5)))
+                assert transport.open_connections == 5
+            assert transport.open_connections == 0
+            await srv.wait_all_closed()
+
+    run(scenario())
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_connection_refused_is_connect_error() -> None:
+    async def scenario() -> None:
+        async with client_for() as (client, transport):
+            with pytest.raises(httpx.ConnectError) as info:
+                await client.get(f"http://127.0.0.1:{_free_port()}/")
+            assert isinstance(info.value.__cause__, ConnectionRefusedError)
+            assert transport.open_connections == 0
+
+    run(scenario())
+
+
+def test_dns_failure_is_connect_error_caused_by_gaierror(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def fail(*args: object, **kwargs: object) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def scenario() -> None:
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fail)
+        async with client_for() as (client, transport):
+            with pytest.raises(httpx.ConnectError) as info:
+                await client.get("http://no-such-host.invalid/")
+            assert isinstance(info.value.__cause__, socket.gaierror)
+            assert transport.open_connections == 0
+
+    run(scenario())
+
+
+def test_unreachable_first_address_falls_back_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            refused = ("127.0.0.1", _free_port())
+            working = ("127.0.0.1", srv.port)
+
+            async def two_addresses(*args: object, **kwargs: object) -> Any:
+                tcp = (socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
+                return [(socket.AF_INET, *tcp, refused), (socket.AF_INET, *tcp, working)]
+
+            monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", two_addresses)
+            r = await client.get(f"http://two.test:{srv.port}/cl")
+            assert r.content == b"hello"
+            assert transport.open_connections == 1
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "text"),
+    [
+        ("/garbage", httpx.RemoteProtocolError, "not HTTP"),
+        ("/bad-length", httpx.RemoteProtocolError, "Content-Length"),
+        ("/huge-head", httpx.RemoteProtocolError, "too large"),
+        ("/eof", httpx.RemoteProtocolError, "without sending a response"),
+        ("/cut-body", httpx.RemoteProtocolError, "end of the body"),
+    ],
+)
+def test_malformed_or_cut_responses_raise_remote_protocol_error(
+    path: str, error: type[Exception], text: str
+) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            with pytest.raises(error, match=text):
+                await client.get(srv.base + path)
+            assert transport.open_connections == 0
+            assert (await client.get(srv.base + "/cl")).status_code == 200
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_reset_before_the_response_is_a_read_error(loop: str) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)) as info:
+                await client.get(srv.base + "/reset")
+            if isinstance(info.value, httpx.ReadError):
+                assert isinstance(info.value.__cause__, ConnectionResetError)
+            assert transport.open_connections == 0
+
+    run(scenario(), loop)
+
+
+def test_silent_server_raises_read_timeout() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(srv.base + "/hang", timeout=httpx.Timeout(5, read=0.1))
+            assert transport.open_connections == 0
+
+    run(scenario())
+
+
+# -- addresses and TLS ------------------------------------------------------------------------
+
+
+def _ipv6_loopback_works() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback_works(), reason="::1 is not configured")
+def test_ipv6_literal_url_works() -> None:
+    async def scenario() -> None:
+        async with RawServer(host="::1") as srv, client_for() as (client, _transport):
+            r = await client.get(srv.base + "/cl")
+            assert r.content == b"hello"
+            assert f"Host: [::1]:{srv.port}".encode() in srv.requests[-1]
+
+    run(scenario())
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _server_context(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    return ctx
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_tls_with_a_trusted_certificate_works_and_reuses_connections(
+    ca: trustme.CA, loop: str
+) -> None:
+    async def scenario() -> None:
+        client_ctx = ssl.create_default_context()
+        ca.configure_trust(client_ctx)
+        async with (
+            RawServer(ssl_context=_server_context(ca)) as srv,
+            client_for(ssl_context=client_ctx) as (client, _transport),
+        ):
+            for _ in range(3):
+                assert (await client.get(srv.base + "/cl")).content == b"hello"
+            assert srv.connections == 1
+
+    run(scenario(), loop)
+
+
+def test_tls_with_an_untrusted_certificate_is_connect_error(ca: trustme.CA) -> None:
+    async def scenario() -> None:
+        async with (
+            RawServer(ssl_context=_server_context(ca)) as srv,
+            client_for(ssl_context=ssl.create_default_context()) as (client, transport),
+        ):
+            with pytest.raises(httpx.ConnectError) as info:
+                await client.get(srv.base + "/cl")
+            assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+            assert transport.open_connections == 0
+
+    run(scenario())
+
+
+def test_tls_without_verification_accepts_an_untrusted_certificate(ca: trustme.CA) -> None:
+    async def scenario() -> None:
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        async with (
+            RawServer(ssl_context=_server_context(ca)) as srv,
+            client_for(ssl_context=insecure) as (client, _transport),
+        ):
+            assert (await client.get(srv.base + "/cl")).status_code == 200
+
+    run(scenario())
