@@ -1,0 +1,165 @@
+"""The end-of-run summary: plain text for standard error, or a Rich table for the table display.
+
+Both read a `RunStats` and nothing else; `format_summary` is pure.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._models import Kind
+from .._stats import RunStats
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def format_seconds(seconds: float) -> str:
+    """`850 µs`, `12 ms`, `1.23 s`, `2 min 5 s`: a latency or wall time for people."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.0f} ms" if seconds >= 0.0995 else f"{seconds * 1e3:.1f} ms"
+    if seconds < 60.0:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s"
+
+
+def _format_rate(rate: float) -> str:
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}"
+
+
+def _failure_kinds(stats: RunStats) -> list[tuple[Kind, int]]:
+    # Cancelled URLs have their own total; this breakdown is about why URLs failed.
+    return [(k, n) for k, n in stats.by_kind.most_common() if k is not Kind.CANCELLED]
+
+
+def _interruption(stats: RunStats) -> str | None:
+    if stats.interrupted is None:
+        return None
+    return f"{stats.interrupted}: {_plural(stats.cancelled, 'URL')} cancelled"
+
+
+def _skipped(stats: RunStats) -> str | None:
+    parts = []
+    if stats.excluded:
+        parts.append(f"{stats.excluded:,} excluded")
+    if stats.other_shards:
+        parts.append(f"{stats.other_shards:,} in other shards")
+    return ", ".join(parts) if parts else None
+
+
+def _latencies(stats: RunStats) -> str | None:
+    p50, p95 = stats.latency(0.5), stats.latency(0.95)
+    if p50 is None or p95 is None:
+        return None
+    return (
+        f"p50 {format_seconds(p50)}, p95 {format_seconds(p95)}, "
+        f"max {format_seconds(stats.max_latency)}"
+    )
+
+
+def format_summary(stats: RunStats) -> str:
+    """The summary as a few plain-text lines (no trailing newline), for standard error.
+
+    Example::
+
+        3 URLs: 2 ok, 1 failed, 0 cancelled in 1.23 s (2.4 URLs/s)
+        failures by kind: http 1
+        failures by status: 404 x1
+        latency: p50 12.0 ms, p95 230 ms, max 1.00 s
+    """
+    lines = [
+        f"{_plural(stats.done, 'URL')}: {stats.ok:,} ok, {stats.failed:,} failed, "
+        f"{stats.cancelled:,} cancelled in {format_seconds(stats.elapsed())} "
+        f"({_format_rate(stats.rate())} URLs/s)"
+    ]
+    kinds = _failure_kinds(stats)
+    if kinds:
+        lines.append("failures by kind: " + ", ".join(f"{k.value} {n:,}" for k, n in kinds))
+    if stats.by_status:
+        lines.append(
+            "failures by status: "
+            + ", ".join(f"{s} x{n:,}" for s, n in sorted(stats.by_status.items()))
+        )
+    latencies = _latencies(stats)
+    if latencies:
+        lines.append(f"latency: {latencies}")
+    skipped = _skipped(stats)
+    if skipped:
+        lines.append(f"not checked: {skipped}")
+    interruption = _interruption(stats)
+    if interruption:
+        lines.append(interruption)
+    return "\n".join(lines)
+
+
+def summary_renderable(stats: RunStats) -> RenderableType:
+    """The final summary table of the table display."""
+    # Rich is imported here, not at module level: plain output never needs it.
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        box=box.ROUNDED,
+        show_header=False,
+        title="Summary",
+        title_justify="left",
+        title_style="bold",
+        padding=(0, 1),
+    )
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+
+    totals = Text()
+    totals.append(_plural(stats.done, "URL"), style="bold")
+    totals.append("   ")
+    totals.append(f"{stats.ok:,} OK", style="green")
+    totals.append("   ")
+    totals.append(f"{stats.failed:,} FAIL", style="red" if stats.failed else "dim")
+    totals.append("   ")
+    totals.append(f"{stats.cancelled:,} CANCELLED", style="yellow" if stats.cancelled else "dim")
+    table.add_row("results", totals)
+
+    kinds = _failure_kinds(stats)
+    if kinds:
+        table.add_row(
+            "failures by kind",
+            Text(" · ".join(f"{k.value} {n:,}" for k, n in kinds), style="red"),
+        )
+    if stats.by_status:
+        table.add_row(
+            "failures by status",
+            Text(
+                " · ".join(f"{s} x{n:,}" for s, n in sorted(stats.by_status.items())),
+                style="red",
+            ),
+        )
+    p50, p95 = stats.latency(0.5), stats.latency(0.95)
+    if p50 is not None and p95 is not None:
+        table.add_row(
+            "latency",
+            Text(
+                f"p50 {format_seconds(p50)} · p95 {format_seconds(p95)} · "
+                f"max {format_seconds(stats.max_latency)}"
+            ),
+        )
+    table.add_row(
+        "throughput",
+        Text(f"{_format_rate(stats.rate())} URLs/s · wall time {format_seconds(stats.elapsed())}"),
+    )
+    skipped = _skipped(stats)
+    if skipped:
+        table.add_row("not checked", Text(skipped, style="dim"))
+
+    interruption = _interruption(stats)
+    if interruption is None:
+        return table
+    return Group(table, Text(interruption, style="bold yellow"))

@@ -1,0 +1,362 @@
+"""The `--format table` display: finished results scroll up as aligned rows while a small
+live region below shows the busy workers and the run's counts, then a summary table.
+
+Cost per result is constant: a row is formatted once and printed once (rows are batched
+on the refresh timer), and the live region is redrawn on the timer, never per result.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import heapq
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from rich.cells import cell_len, get_character_cell_size
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.live import Live
+from rich.segment import Segment
+from rich.style import Style
+
+from .._models import Outcome, Result, Target
+from .._stats import RunStats
+from .progress import RunView, counts_line, in_flight_now, printable
+from .summary import summary_renderable
+
+__all__ = ["RunView", "TableSink", "fit_end", "fit_middle"]
+
+REFRESH_PER_SECOND = 12
+MAX_WORKER_ROWS = 10
+ELLIPSIS = "…"
+
+_OUTCOME_WIDTH = len("CANCELLED")
+_STATUS_WIDTH = 3
+_TIME_WIDTH = 7  # " 0.012s", "30.000s", "1234.5s"
+_FIXED_WIDTH = _OUTCOME_WIDTH + 1 + _STATUS_WIDTH + 1 + _TIME_WIDTH + 1
+_MIN_FREE = 8  # cells kept for the URL however narrow the terminal
+
+_OUTCOME_STYLE = {
+    Outcome.OK: Style(color="green", bold=True),
+    Outcome.FAIL: Style(color="red", bold=True),
+    Outcome.CANCELLED: Style(color="yellow", bold=True),
+}
+_DETAIL_STYLE = {
+    Outcome.OK: Style(dim=True),
+    Outcome.FAIL: Style(color="red"),
+    Outcome.CANCELLED: Style(color="yellow"),
+}
+_TIME_STYLE = Style(dim=True)
+_RUNNING = Style(color="cyan")
+_SLOW = Style(color="yellow")  # running 5 s or more
+_STUCK = Style(color="red")  # running 15 s or more
+_OUTCOME_CELL = {o: o.label.ljust(_OUTCOME_WIDTH) for o in Outcome}
+_NEWLINE = Segment.line()
+
+
+def _take_cells(text: str, width: int, *, from_end: bool = False) -> str:
+    """The longest prefix (or suffix) of `text` that fits in `width` terminal cells."""
+    if width <= 0:
+        return ""
+    chars = reversed(text) if from_end else iter(text)
+    taken: list[str] = []
+    used = 0
+    for char in chars:
+        size = get_character_cell_size(char)
+        if used + size > width:
+            break
+        taken.append(char)
+        used += size
+    if from_end:
+        taken.reverse()
+    return "".join(taken)
+
+
+def fit_middle(text: str, width: int) -> str:
+    """`text` shortened to `width` cells by an ellipsis in the middle (kept whole if it fits)."""
+    if text.isascii():
+        if len(text) <= width:
+            return text
+        if width <= 1:
+            return ELLIPSIS[:width]
+        keep = width - 1
+        split = keep - keep // 2
+        return text[:split] + ELLIPSIS + text[len(text) - keep // 2 :]
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return ELLIPSIS[:width]
+    keep = width - 1
+    head = _take_cells(text, keep - keep // 2)
+    tail = _take_cells(text, keep - cell_len(head), from_end=True)
+    return head + ELLIPSIS + tail
+
+
+def fit_end(text: str, width: int) -> str:
+    """`text` shortened to `width` cells by an ellipsis at the end (kept whole if it fits)."""
+    if text.isascii():
+        if len(text) <= width:
+            return text
+        return text[: width - 1] + ELLIPSIS if width >= 1 else ""
+    if cell_len(text) <= width:
+        return text
+    return _take_cells(text, width - 1) + ELLIPSIS if width >= 1 else ""
+
+
+def _pad(text: str, width: int) -> str:
+    size = len(text) if text.isascii() else cell_len(text)
+    return text + " " * (width - size) if size < width else text
+
+
+def _format_time(seconds: float) -> str:
+    if seconds < 100:
+        return f"{seconds:6.3f}s"
+    if seconds < 10_000:
+        return f"{seconds:6.1f}s"
+    return f"{seconds:6.0f}s"
+
+
+@dataclass(frozen=True, slots=True)
+class RowLayout:
+    """Column widths of result rows for one console width.
+
+    Every row printed at the same width lines up; a resize only changes later rows.
+    """
+
+    width: int
+    url: int
+    detail: int
+
+    @classmethod
+    def for_width(cls, width: int) -> RowLayout:
+        """Split what the fixed columns leave between URL and detail."""
+        free = max(width - _FIXED_WIDTH, _MIN_FREE)
+        if free < 32:
+            return cls(width, free, 0)  # too narrow for two text columns: the detail goes
+        detail = min(max(free * 3 // 8, 16), 60)
+        return cls(width, free - detail - 1, detail)
+
+    def segments(self, result: Result) -> list[Segment]:
+        """One result as one row of segments, ending with a newline."""
+        outcome = result.outcome
+        status = "-" if result.status is None else str(result.status)
+        fixed = f" {status:>{_STATUS_WIDTH}} "
+        url = printable(result.url)
+        if outcome is Outcome.OK:
+            final = result.final_url
+            detail = f"→ {printable(final)}" if final is not None and final != result.url else ""
+        else:
+            detail = printable(result.error or result.reason or "")
+        row = [
+            Segment(_OUTCOME_CELL[outcome], _OUTCOME_STYLE[outcome]),
+            Segment(fixed),
+            Segment(_format_time(result.elapsed), _TIME_STYLE),
+        ]
+        free = self.url + 1 + self.detail if self.detail else self.url
+        if not detail or self.detail == 0:
+            row.append(Segment(" " + fit_middle(url, free) + "\n"))
+            return row
+        url_cells = len(url) if url.isascii() else cell_len(url)
+        if url_cells <= self.url:
+            url_cell, detail_room = _pad(url, self.url), self.detail
+        else:
+            # A URL longer than its column borrows what the detail does not need, so text is
+            # cut only when the two together do not fit (that row's detail then sits further
+            # right); the detail keeps at least its column's width.
+            detail_cells = len(detail) if detail.isascii() else cell_len(detail)
+            url_room = max(self.url, free - 1 - detail_cells)
+            url_cell = fit_middle(url, url_room)
+            detail_room = free - 1 - (len(url_cell) if url_cell.isascii() else cell_len(url_cell))
+        row.append(Segment(f" {url_cell} "))
+        shorten = fit_middle if outcome is Outcome.OK else fit_end
+        row.append(Segment(shorten(detail, detail_room), _DETAIL_STYLE[outcome]))
+        row.append(_NEWLINE)
+        return row
+
+
+class _Rows:
+    """A batch of finished results, laid out for the console width at the moment of printing."""
+
+    def __init__(self, results: Sequence[Result]) -> None:
+        self._results = results
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        layout = RowLayout.for_width(options.max_width)
+        for result in self._results:
+            yield from layout.segments(result)
+
+
+class _LiveRegion:
+    """The busy workers (longest-running first) and the counts line, read afresh at each draw."""
+
+    def __init__(
+        self, stats: RunStats, view: RunView, clock: Callable[[], float], max_rows: int
+    ) -> None:
+        self._stats = stats
+        self._view = view
+        self._clock = clock
+        self._max_rows = max_rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        busy = in_flight_now(self._view)
+        # Keep the region well inside the screen: Live cannot erase what scrolled away.
+        room = min(self._max_rows, max(0, console.height - 3))
+        shown: Iterable[tuple[Target, float]]
+        if len(busy) > room:
+            shown = heapq.nsmallest(max(room - 1, 0), busy, key=lambda item: item[1])
+        else:
+            shown = sorted(busy, key=lambda item: item[1])
+        now = self._clock()
+        count = 0
+        url_width = max(width - 9, 1)
+        # Plain segments, like the rows: this is redrawn many times a second.
+        for target, started in shown:
+            count += 1
+            running = max(0.0, now - started)
+            style = _STUCK if running >= 15 else _SLOW if running >= 5 else _RUNNING
+            yield Segment(f"{running:7.1f}s ", style)
+            yield Segment(fit_middle(printable(target.url), url_width))
+            yield _NEWLINE
+        if len(busy) > count:
+            more = f"        … and {len(busy) - count:,} more in flight"
+            yield Segment(fit_end(more, width), _TIME_STYLE)
+            yield _NEWLINE
+        line = counts_line(self._stats, self._view, in_flight=len(busy))
+        line.no_wrap = True
+        line.overflow = "ellipsis"
+        yield line
+
+
+class TableSink:
+    """The live table for people at a terminal (`--format table`).
+
+    Call `start()`, then `write()` for each finished result, then `finish()`, which stops
+    the live region and prints the summary. The sink only reads `stats`: the caller adds
+    each result to it. On a console that is not an interactive terminal, rows are printed
+    as they come and there is no live region.
+
+    Args:
+        console: where to draw (standard output's console).
+        view: the running pool's view (busy workers, total once known).
+        stats: the run's statistics.
+        failures_only: print rows only for results that are not OK (counts still count all).
+        refresh_per_second: how often rows are flushed and the live region redrawn.
+        clock: the clock of the view's start times (`time.monotonic`).
+    """
+
+    def __init__(
+        self,
+        *,
+        console: Console,
+        view: RunView,
+        stats: RunStats,
+        failures_only: bool = False,
+        refresh_per_second: float = REFRESH_PER_SECOND,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.console = console
+        self._stats = stats
+        self._failures_only = failures_only
+        self._interval = 1.0 / refresh_per_second
+        self._pending: collections.deque[Result] = collections.deque()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._finished = False
+        self._error: OSError | None = None
+        self._live: Live | None = None
+        if console.is_interactive:
+            self._live = Live(
+                _LiveRegion(stats, view, clock, MAX_WORKER_ROWS),
+                console=console,
+                auto_refresh=False,  # our own timer flushes rows and redraws in one print
+                transient=True,
+                vertical_overflow="crop",
+            )
+
+    def start(self) -> None:
+        """Show the live region and start the refresh timer."""
+        if self._live is None or self._thread is not None:
+            return
+        self._live.start(refresh=True)
+        self._thread = threading.Thread(target=self._refresh_loop, name="fetchpool-table")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def write(self, result: Result) -> None:
+        """Queue one finished result's row. O(1); it is printed at the next refresh."""
+        if (self._failures_only and result.outcome is Outcome.OK) or self._error is not None:
+            return
+        if self._thread is None or self._finished:
+            self._print(_Rows((result,)), crop=self._must_crop())
+        else:
+            self._pending.append(result)
+
+    def flush(self) -> None:
+        """Nothing to do: rows go out on the refresh timer (or at once without a terminal)."""
+
+    def refresh(self) -> None:
+        """Print the queued rows and redraw the live region now, without waiting for the timer."""
+        self._flush(redraw=True)
+
+    def finish(self) -> None:
+        """Print the remaining rows, remove the live region and print the summary. Idempotent."""
+        if self._finished:
+            return
+        self._finished = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._stats.stop()
+        if self._error is not None:
+            if self._live is not None and self._live.is_started:
+                with contextlib.suppress(OSError):
+                    self._live.stop()
+            raise self._error
+        self._flush()
+        if self._live is not None and self._live.is_started:
+            self._live.stop()
+        self._print(summary_renderable(self._stats), end="\n")
+
+    def __enter__(self) -> TableSink:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.finish()
+
+    def _refresh_loop(self) -> None:
+        try:
+            while not self._stop.wait(self._interval):
+                self._flush(redraw=True)
+        except OSError as exc:  # the terminal went away: finish() reports it to the caller
+            self._error = exc
+            self._pending.clear()
+
+    def _must_crop(self) -> bool:
+        # Only a terminal narrower than the fixed columns gets rows wider than itself.
+        return self.console.width < _FIXED_WIDTH + _MIN_FREE
+
+    def _print(self, renderable: RenderableType, end: str = "", crop: bool = True) -> None:
+        try:
+            self.console.print(renderable, end=end, crop=crop)
+        except SystemExit:
+            # Rich's Console answers a broken pipe by going quiet and raising SystemExit;
+            # the caller expects BrokenPipeError, as from every other sink.
+            if not self.console.quiet:
+                raise
+            raise BrokenPipeError(errno.EPIPE, "output closed") from None
+
+    def _flush(self, *, redraw: bool = False) -> None:
+        pending = self._pending
+        batch = [pending.popleft() for _ in range(len(pending))]
+        if batch:
+            # While Live runs, this one print also redraws the live region below the rows.
+            # Rows are laid out to fit the width, and the live region crops itself: no crop
+            # pass is needed (it would cost more than the rows themselves).
+            self._print(_Rows(batch), crop=self._must_crop())
+        elif redraw and self._live is not None and self._live.is_started:
+            self._live.refresh()
