@@ -453,6 +453,7 @@ class Fetcher:
         async for chunk in response.aiter_raw():
             total += len(chunk)
             if attempt is not None:
-                attempt.bytes_read = total
+                # What arrived past the cap in the last chunk is dropped unread.
+                attempt.bytes_read = min(total, cap)
             if total >= cap:
                 break

@@ -13,7 +13,7 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from email.utils import formatdate
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -51,7 +51,7 @@ def fetch_one(url: str, **options: Any) -> Result:
 
 
 @pytest.fixture
-def no_dns_for_invalid(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_dns_for_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
     """`.invalid` names fail to resolve in-process, without asking any DNS server."""
     real = socket.getaddrinfo
 
@@ -62,7 +62,6 @@ def no_dns_for_invalid(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield
 
 
 # -- failure kinds ---------------------------------------------------------------------------

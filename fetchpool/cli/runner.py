@@ -160,16 +160,27 @@ class Display(Protocol):
     def stop(self) -> None: ...
 
 
+def _hard_exit(status: int) -> None:
+    """Leave at once; a live display may have hidden the terminal's cursor, so show it."""
+    for fd in (1, 2):
+        try:
+            if os.isatty(fd):
+                os.write(fd, b"\x1b[?25h\n")
+        except OSError:
+            pass
+    os._exit(status)
+
+
 def _install_signal_handlers(pool: Pool, state: _State) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int, frame: object) -> None:
         if state.signal is not None:
-            os._exit(128 + state.signal)  # a second signal: leave at once
+            _hard_exit(128 + state.signal)  # a second signal: leave at once
         state.signal = signum
         name = signal.Signals(signum).name
         loop.call_soon_threadsafe(pool.cancel, f"interrupted by {name}")
-        watchdog = threading.Timer(WATCHDOG_SECONDS, os._exit, args=(128 + signum,))
+        watchdog = threading.Timer(WATCHDOG_SECONDS, _hard_exit, args=(128 + signum,))
         watchdog.daemon = True
         watchdog.start()
 
