@@ -80,8 +80,11 @@ def make_transport(settings: Settings) -> FastTransport | None:
     """fetchpool's own transport for the run, or None when httpx's transports are needed."""
     if not uses_fast_transport(settings):
         return None
-    context = httpx.create_ssl_context(verify=settings.verify)
-    return FastTransport(ssl_context=context, max_connections=settings.workers)
+    verify = settings.verify
+    return FastTransport(
+        ssl_context=lambda: httpx.create_ssl_context(verify=verify),
+        max_connections=settings.workers,
+    )
 
 
 def make_client(

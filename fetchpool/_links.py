@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Protocol
 
-from ._extract import document_type, extract_links
 from ._filter import LinkFilter
 from ._models import Result, Target
 from ._source import Input, check_url, read_document
@@ -90,6 +89,8 @@ async def extract_targets(
     counts: FilterCounts,
 ) -> AsyncIterator[Target]:
     """Targets for the http(s) links of each document, each URL once, in document order."""
+    from ._extract import document_type, extract_links  # only link checking needs the parsers
+
     for source in inputs:
         text = await read_document(source)
         for link in extract_links(text, document_type(source.name)):

@@ -12,7 +12,7 @@ import re
 import socket
 import ssl
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import httpx
@@ -700,16 +700,21 @@ class FastTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         *,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
         max_connections: int = 100,
         max_idle_per_host: int | None = None,
         local_address: str | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
-        self._ssl_context = ssl_context
-        if ssl_context is not None:
+        # A factory defers loading the CA bundle (tens of ms) to the first https URL.
+        self._ssl_context: ssl.SSLContext | None = None
+        self._ssl_factory: Callable[[], ssl.SSLContext] = httpx.create_ssl_context
+        if isinstance(ssl_context, ssl.SSLContext):
             ssl_context.set_alpn_protocols(["http/1.1"])
+            self._ssl_context = ssl_context
+        elif ssl_context is not None:
+            self._ssl_factory = ssl_context
         self._pool = _Pool(max_connections, max_idle_per_host)
         self._local_addr = (local_address, 0) if local_address else None
         self._closed = False
@@ -726,7 +731,7 @@ class FastTransport(httpx.AsyncBaseTransport):
 
     def _ssl(self) -> ssl.SSLContext:
         if self._ssl_context is None:
-            ctx = httpx.create_ssl_context()
+            ctx = self._ssl_factory()
             ctx.set_alpn_protocols(["http/1.1"])
             self._ssl_context = ctx
         return self._ssl_context
