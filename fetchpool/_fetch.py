@@ -257,8 +257,8 @@ class Fetcher:
             ("Accept", "*/*"),
             ("Accept-Encoding", "gzip, deflate"),
         ]
-        self._headers = [(k, v) for k, v in defaults if k.lower() not in given]
-        self._headers += [(k, v) for k, v in settings.headers if k.lower() not in SENSITIVE_HEADERS]
+        plain = [(k, v) for k, v in defaults if k.lower() not in given]
+        plain += [(k, v) for k, v in settings.headers if k.lower() not in SENSITIVE_HEADERS]
         # Credentials go only to the origin of the URL as read, never past a
         # redirect to another origin.
         self._secrets = [(k, v) for k, v in settings.headers if k.lower() in SENSITIVE_HEADERS]
@@ -270,6 +270,9 @@ class Fetcher:
         if settings.cookies:
             cookie = "; ".join(f"{name}={value}" for name, value in settings.cookies)
             self._secrets.append(("Cookie", cookie))
+        # Built once: httpx copies a Headers object without normalising it again.
+        self._headers_with_secrets = httpx.Headers(plain + self._secrets)
+        self._headers = httpx.Headers(plain)
         self._rate = RateLimiter(settings.rate, clock=clock) if settings.rate else None
         self._save = (
             SaveDir(Path(settings.save_dir), overwrite=settings.overwrite)
@@ -355,10 +358,10 @@ class Fetcher:
             first_origin = _origin(url)
             same_origin = True
             method = settings.method
-            seen = {str(url)}
+            seen: set[str] = set()
             for hop in range(MAX_REDIRECTS + 1):
                 same_origin = same_origin and _origin(url) == first_origin
-                headers = self._headers + self._secrets if same_origin else self._headers
+                headers = self._headers_with_secrets if same_origin else self._headers
                 if self._rate is not None:
                     await self._rate.acquire()
                 if self._transport is not None:
@@ -371,24 +374,26 @@ class Fetcher:
                     request = client.build_request(method, url, headers=headers)
                     response = await client.send(request, stream=True)
                 try:
-                    attempt.status = response.status_code
+                    status = attempt.status = response.status_code
                     attempt.reason = response.reason_phrase
-                    attempt.final_url = str(response.url)
+                    # The URL as read until a redirect is followed (httpx may normalise it).
+                    attempt.final_url = str(response.url) if hop else target.url
                     attempt.http_version = response.http_version
-                    attempt.retry_after = response.headers.get("retry-after")
-                    location = response.headers.get("location")
-                    if (
-                        settings.follow_redirects
-                        and response.status_code in REDIRECT_STATUSES
-                        and location
-                    ):
+                    if status in TRANSIENT_STATUSES:
+                        attempt.retry_after = response.headers.get("retry-after")
+                    location = (
+                        response.headers.get("location")
+                        if settings.follow_redirects and status in REDIRECT_STATUSES
+                        else None
+                    )
+                    if location:
                         await self._drain(response, REDIRECT_BODY_CAP, None)
+                        seen.add(str(url))
                         url = response.url.join(location)
                         if url.scheme not in ("http", "https"):
                             raise _RedirectError(f"redirect to unsupported scheme {url.scheme!r}")
                         if str(url) in seen:
                             raise _RedirectError(f"redirect loop after {hop + 1} redirects")
-                        seen.add(str(url))
                         if response.status_code == 303 and method != "HEAD":
                             method = "GET"
                         continue

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
-from anyio.abc import ObjectSendStream
-from anyio.streams.memory import MemoryObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._config import Settings
 from ._fetch import Fetcher, ResultLookup, make_client, make_transport
@@ -180,7 +179,7 @@ class Pool:
     async def run(
         self,
         targets: AsyncIterable[Target],
-        results: ObjectSendStream[Result],
+        results: MemoryObjectSendStream[Result],
         *,
         on_cancel: Callable[[], list[Target]] | None = None,
     ) -> None:
@@ -215,7 +214,7 @@ class Pool:
                 await self._report_cancelled(results, on_cancel)
 
     async def _read(
-        self, targets: AsyncIterable[Target], send: ObjectSendStream[tuple[int, Target]]
+        self, targets: AsyncIterable[Target], send: MemoryObjectSendStream[tuple[int, Target]]
     ) -> None:
         unfinished = self._unfinished
         async with send:
@@ -224,14 +223,17 @@ class Pool:
                 seq += 1
                 unfinished[seq] = target  # from here on, the target is accounted for
                 self.read_count += 1
-                await send.send((seq, target))
+                try:  # the fast path: no checkpoint, no extra turn of the event loop
+                    send.send_nowait((seq, target))
+                except anyio.WouldBlock:
+                    await send.send((seq, target))
             self.input_done = True
 
     async def _work(
         self,
         slot: int,
         receive: MemoryObjectReceiveStream[tuple[int, Target]],
-        results: ObjectSendStream[Result],
+        results: MemoryObjectSendStream[Result],
         hosts: _HostLimit | None,
     ) -> None:
         fetch = self._fetcher.fetch  # type: ignore[union-attr]  # checked in run()
@@ -274,18 +276,24 @@ class Pool:
                 del started[seq]
                 if hosts is not None:
                     next_item = hosts.release(host)
-                # A finished result is always delivered, even during cancellation.
-                with anyio.CancelScope(shield=True):
-                    try:
-                        await results.send(result)
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        self.cancel("results are no longer read")
-                        return
+                try:
+                    results.send_nowait(result)
+                except anyio.WouldBlock:
+                    # A finished result is always delivered, even during cancellation.
+                    with anyio.CancelScope(shield=True):
+                        try:
+                            await results.send(result)
+                        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                            self.cancel("results are no longer read")
+                            return
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    self.cancel("results are no longer read")
+                    return
                 del unfinished[seq]
 
     async def _report_cancelled(
         self,
-        results: ObjectSendStream[Result],
+        results: MemoryObjectSendStream[Result],
         on_cancel: Callable[[], list[Target]] | None,
     ) -> None:
         reason = self._cancel_reason or "cancelled"

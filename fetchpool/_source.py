@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import threading
 from collections import deque
@@ -24,7 +25,7 @@ CHUNK = 64 * 1024
 PREVIEW = 200  # characters of an over-long line kept in its result
 _SCHEMES = ("http", "https")
 # Characters that never belong in a URL as typed: controls, DEL, and spaces.
-_FORBIDDEN = frozenset(chr(c) for c in (*range(0x21), 0x7F))
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
 
 
 def check_url(text: str) -> str | None:
@@ -34,7 +35,8 @@ def check_url(text: str) -> str | None:
         return "invalid URL: no scheme (expected http:// or https://)"
     if scheme.lower() not in _SCHEMES:
         return f"invalid URL: unsupported scheme {scheme!r}"
-    if bad := next((c for c in text if c in _FORBIDDEN), None):
+    if found := _FORBIDDEN.search(text):
+        bad = found.group()
         what = "a space" if bad == " " else f"control character {bad!r}"
         return f"invalid URL: contains {what}"
     if not rest.startswith("//"):

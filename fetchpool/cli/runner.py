@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import IO, Protocol, TextIO
 
 import anyio
-from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .._cache import ResultCache
 from .._config import Settings
@@ -261,7 +261,7 @@ async def _run(
 async def _run_pool(
     pool: Pool,
     targets: AsyncIterator[Target],
-    send: ObjectSendStream[Result],
+    send: MemoryObjectSendStream[Result],
     buffered: Callable[[], list[Target]] | None,
 ) -> None:
     await pool.run(targets, send, on_cancel=buffered)
@@ -309,16 +309,25 @@ class _Output:
     def take(self, result: Result) -> None:
         if self._cache is not None:
             self._cache.put(result)
-        for placed in self._places.expand(result) if self._places is not None else (result,):
-            self._stats.add(placed)
-            self._guard(lambda r=placed: self._sink.write(r))  # type: ignore[misc]
+        if self._places is None:
+            self._write(result)
+        else:
+            for placed in self._places.expand(result):
+                self._write(placed)
 
     def take_late(self) -> None:
         if self._places is not None:
             for result in self._places.take_late():
-                self._stats.add(result)
-                self._guard(lambda r=result: self._sink.write(r))  # type: ignore[misc]
+                self._write(result)
             self.flush()
+
+    def _write(self, result: Result) -> None:
+        self._stats.add(result)
+        if not self._state.output_closed:
+            try:
+                self._sink.write(result)
+            except BrokenPipeError:
+                self._closed()
 
     def flush(self) -> None:
         self._guard(self._sink.flush)
