@@ -246,7 +246,9 @@ class Fetcher:
         # layer (cookie jar, auth flow, header merging) costs more per request than
         # the transport itself, and fetchpool does those parts itself.
         self._transport = transport
-        self._timeouts = httpx.Timeout(settings.timeout).as_dict()
+        # No per-step timers in the transport: the deadline around the whole fetch
+        # already bounds every step, and a timer per read costs time per request.
+        self._timeouts = httpx.Timeout(None).as_dict()
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
