@@ -800,3 +800,15 @@ def test_bounded_queue_holds_a_fast_producer_back(server: HTTPTestServer) -> Non
     assert match is not None, status
     rss_kib = int(match.group(1))
     assert rss_kib < 100 * 1024, f"{rss_kib} KiB resident"
+
+
+def test_per_host_caps_requests_in_flight_to_one_host(
+    fresh_server: HTTPTestServer, tmp_path: Path
+) -> None:
+    urls = write_lines(
+        tmp_path / "urls.txt", [fresh_server.url(f"/delay/100/{i}") for i in range(12)]
+    )
+    proc = run_fetchpool(urls, "--workers", "8", "--per-host", "2", "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert len(parse_jsonl(proc.stdout)) == 12
+    assert fresh_server.max_open_connections <= 2

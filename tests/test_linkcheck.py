@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import jsonschema
 import pytest
-from clihelpers import parse_csv, parse_jsonl, run_fetchpool, write_lines
+from clihelpers import (
+    parse_csv,
+    parse_jsonl,
+    read_lines_until,
+    run_fetchpool,
+    spawn_fetchpool,
+    wait_exit,
+    write_lines,
+)
 from httpserver import HTTPTestServer
 
 DATA = Path(__file__).parent / "data"
@@ -182,3 +191,17 @@ def test_a_bad_value_in_pyproject_is_a_usage_error_naming_the_file(tmp_path: Pat
     assert done.returncode == 2
     assert str(tmp_path / "pyproject.toml").encode() in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cache_is_written_even_after_ctrl_c(tmp_path: Path, server: HTTPTestServer) -> None:
+    cache = tmp_path / "cache.jsonl"
+    ok = server.url("/ok/before-ctrl-c")
+    path = write_lines(tmp_path / "urls.txt", [ok, server.url("/hang/ctrl-c")])
+    proc = spawn_fetchpool(path, "--cache", cache, "--workers", "2", "--format", "jsonl")
+    first = read_lines_until(proc, 1, timeout=10)
+    assert json.loads(first[0])["url"] == ok
+    proc.send_signal(signal.SIGINT)
+    wait_exit(proc, 10)
+    assert proc.returncode == 130
+    assert ok in cache.read_text()
+    assert "/hang/" not in cache.read_text()  # a cancelled URL is not an OK result
