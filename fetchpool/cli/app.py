@@ -76,6 +76,7 @@ def command(
         typer.Option(
             "--workers",
             "-w",
+            metavar="N",
             help=f"Concurrent fetch workers (1..{defaults.MAX_WORKERS}).",
         ),
     ] = defaults.DEFAULT_WORKERS,
@@ -84,6 +85,7 @@ def command(
         typer.Option(
             "--timeout",
             "-t",
+            metavar="SECONDS",
             help="Hard wall-clock limit per URL in seconds: DNS, connect, TLS, redirects, body.",
         ),
     ] = defaults.DEFAULT_TIMEOUT,
@@ -91,12 +93,16 @@ def command(
         int,
         typer.Option(
             "--retries",
+            metavar="N",
             help="Extra attempts for transient failures (connection errors, timeouts, "
             "429, 502, 503, 504), with backoff; Retry-After is honoured.",
         ),
     ] = defaults.DEFAULT_RETRIES,
     accept: Annotated[
-        str, typer.Option("--accept", help="Status codes counted as OK, e.g. 200-299,301,403.")
+        str,
+        typer.Option(
+            "--accept", metavar="LIST", help="Status codes counted as OK, e.g. 200-299,301,403."
+        ),
     ] = defaults.DEFAULT_ACCEPT,
     method: Annotated[Method, typer.Option("--method", help="Request method.")] = Method.GET,
     no_follow: Annotated[
@@ -108,17 +114,24 @@ def command(
     ] = False,
     header: Annotated[
         list[str] | None,
-        typer.Option("--header", "-H", help="Extra request header 'Name: value' (repeatable)."),
+        typer.Option(
+            "--header",
+            "-H",
+            metavar="'NAME: VALUE'",
+            help="Extra request header 'Name: value' (repeatable).",
+        ),
     ] = None,
     user_agent: Annotated[
-        str, typer.Option("--user-agent", help="The User-Agent header.")
+        str, typer.Option("--user-agent", metavar="TEXT", help="The User-Agent header.")
     ] = defaults.DEFAULT_USER_AGENT,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Do not verify TLS certificates.")
     ] = False,
     per_host: Annotated[
         int | None,
-        typer.Option("--per-host", help="At most N requests in flight to one host at once."),
+        typer.Option(
+            "--per-host", metavar="N", help="At most N requests in flight to one host at once."
+        ),
     ] = None,
     output_format: Annotated[
         OutputFormat,
@@ -152,18 +165,24 @@ def command(
     max_time: Annotated[
         float | None,
         typer.Option(
-            "--max-time", help="Whole-run deadline in seconds; unfinished URLs are CANCELLED."
+            "--max-time",
+            metavar="SECONDS",
+            help="Whole-run deadline in seconds; unfinished URLs are CANCELLED.",
         ),
     ] = None,
     http2: Annotated[bool, typer.Option("--http2", help="Allow HTTP/2.")] = False,
     proxy: Annotated[
         str | None,
-        typer.Option("--proxy", help="Proxy for all requests (default: *_PROXY variables)."),
+        typer.Option(
+            "--proxy", metavar="URL", help="Proxy for all requests (default: *_PROXY variables)."
+        ),
     ] = None,
     user: Annotated[
         str | None,
         typer.Option(
-            "--user", help="Basic auth USER:PASSWORD, sent only to the input URLs' origins."
+            "--user",
+            metavar="USER:PASSWORD",
+            help="Basic auth USER:PASSWORD, sent only to the input URLs' origins.",
         ),
     ] = None,
     bearer: Annotated[
@@ -172,16 +191,23 @@ def command(
             "--bearer",
             envvar="FETCHPOOL_BEARER",
             show_envvar=True,
+            metavar="TOKEN",
             help="Bearer token, sent only to the input URLs' origins.",
         ),
     ] = None,
     cookie: Annotated[
         list[str] | None,
-        typer.Option("--cookie", help="Cookie NAME=VALUE (repeatable), scoped like --user."),
+        typer.Option(
+            "--cookie",
+            metavar="NAME=VALUE",
+            help="Cookie NAME=VALUE (repeatable), scoped like --user.",
+        ),
     ] = None,
     rate: Annotated[
         float | None,
-        typer.Option("--rate", help="At most N requests started per second, whole run."),
+        typer.Option(
+            "--rate", metavar="N", help="At most N requests started per second, whole run."
+        ),
     ] = None,
     extract: Annotated[
         bool,
@@ -210,7 +236,9 @@ def command(
     max_cache_age: Annotated[
         str,
         typer.Option(
-            "--max-cache-age", help="How long a cached OK result holds: 90s, 30m, 12h, 1d."
+            "--max-cache-age",
+            metavar="DURATION",
+            help="How long a cached OK result holds: 90s, 30m, 12h, 1d.",
         ),
     ] = DEFAULT_MAX_CACHE_AGE,
     accept_timeouts: Annotated[

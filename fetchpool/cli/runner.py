@@ -74,9 +74,9 @@ class _State:
 class RunView:
     """What the live displays poll: busy workers and the total, once known."""
 
-    def __init__(self, pool: Pool, precount: Callable[[], int | None]) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
-        self._precount = precount
+        self.counted: int | None = None  # URL lines counted up front in regular files
 
     def in_flight(self) -> Sequence[tuple[Target, float]]:
         return self._pool.in_flight()
@@ -84,7 +84,7 @@ class RunView:
     @property
     def total(self) -> int | None:
         total = self._pool.total
-        return total if total is not None else self._precount()
+        return total if total is not None else self.counted
 
 
 def count_lines(inputs: Sequence[Input]) -> int | None:
@@ -216,16 +216,16 @@ async def _run(
 ) -> None:
     places = Places() if plan.extract else None
     targets, buffered, reader = _targets(plan, stats, places)
-    precount: list[int | None] = [None]
-
-    async def count() -> None:
-        precount[0] = await anyio.to_thread.run_sync(
-            count_lines, plan.inputs, abandon_on_cancel=True
-        )
 
     async with Pool(settings, cache=plan.cache) as pool:
         _install_signal_handlers(pool, state)
-        view = RunView(pool, lambda: precount[0])
+        view = RunView(pool)
+
+        async def count() -> None:
+            view.counted = await anyio.to_thread.run_sync(
+                count_lines, plan.inputs, abandon_on_cancel=True
+            )
+
         display = make_display(view) if make_display is not None else None
         output = _Output(make_sink(view), stats, pool, state, env, plan.cache, places)
         output.start()
