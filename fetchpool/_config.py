@@ -16,6 +16,7 @@ MAX_WORKERS = 1000
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 2
 DEFAULT_ACCEPT = "200-299"
+DEFAULT_MAX_CACHE_AGE = "1d"
 DEFAULT_USER_AGENT = f"fetchpool/{__version__}"
 MAX_REDIRECTS = 10
 BODY_CAP = 1024 * 1024  # bytes read per response before the rest is abandoned

@@ -17,15 +17,17 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._models import Kind, Outcome, Result, Target
-from ._rate import RateLimiter
-from ._save import SaveDir
 from ._transport import FastTransport
+
+if TYPE_CHECKING:
+    from ._rate import RateLimiter
+    from ._save import SaveDir
 
 # Headers a user may pass with -H that must not follow a redirect to another origin.
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -275,12 +277,16 @@ class Fetcher:
         # Built once: httpx copies a Headers object without normalising it again.
         self._headers_with_secrets = httpx.Headers(plain + self._secrets)
         self._headers = httpx.Headers(plain)
-        self._rate = RateLimiter(settings.rate, clock=clock) if settings.rate else None
-        self._save = (
-            SaveDir(Path(settings.save_dir), overwrite=settings.overwrite)
-            if settings.save_dir
-            else None
-        )
+        self._rate: RateLimiter | None = None
+        if settings.rate:
+            from ._rate import RateLimiter
+
+            self._rate = RateLimiter(settings.rate, clock=clock)
+        self._save: SaveDir | None = None
+        if settings.save_dir:
+            from ._save import SaveDir
+
+            self._save = SaveDir(Path(settings.save_dir), overwrite=settings.overwrite)
 
     async def fetch(self, target: Target) -> Result:
         """Fetch one target; always returns its one result (raises only on cancellation)."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ._filter import LinkFilter
 from ._models import Result, Target
 from ._source import Input, check_url, read_document
+
+if TYPE_CHECKING:
+    from ._filter import LinkFilter
 
 
 class FilterCounts(Protocol):

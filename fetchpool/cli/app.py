@@ -13,10 +13,8 @@ from typing import Annotated
 import typer
 
 from .. import _config as defaults
-from .._cache import DEFAULT_MAX_CACHE_AGE, ResultCache, parse_duration
-from .._config import Settings, StatusSet, parse_cookie, parse_header
+from .._config import DEFAULT_MAX_CACHE_AGE, Settings, StatusSet, parse_cookie, parse_header
 from .._errors import UsageError
-from .._filter import LinkFilter, parse_shard
 from .._source import open_inputs
 from .._stats import RunStats
 from .._version import __version__
@@ -291,6 +289,8 @@ def command(
         _require_h2()
     link_filter = None
     if include or exclude or shard:
+        from .._filter import LinkFilter, parse_shard
+
         link_filter = LinkFilter(
             include=include or (),
             exclude=exclude or (),
@@ -298,6 +298,8 @@ def command(
         )
     result_cache = None
     if cache is not None:
+        from .._cache import ResultCache, parse_duration
+
         result_cache = ResultCache.load(Path(cache), max_age=parse_duration(max_cache_age))
         if result_cache.warning:
             env.stderr.write(f"fetchpool: warning: {result_cache.warning}\n")

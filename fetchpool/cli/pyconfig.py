@@ -7,21 +7,31 @@ hands them to Click as its `default_map`, so the command line still wins.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from .._cache import parse_duration
 from .._config import METHODS, Settings, StatusSet, parse_header
 from .._errors import UsageError
-from .._filter import LinkFilter, parse_shard
 
 PYPROJECT = "pyproject.toml"
+
+
+def _parse_duration(text: str) -> float:
+    from .._cache import parse_duration
+
+    return parse_duration(text)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    from .._filter import parse_shard
+
+    return parse_shard(text)
+
+
 FORMATS = ("auto", "table", "plain", "jsonl", "csv", "github", "markdown", "sarif")
 
 ValueKind = Literal["int", "float", "str", "bool", "list", "duration", "path"]
@@ -51,6 +61,8 @@ def _regexes(option: Literal["include", "exclude"]) -> Callable[[object], object
     def check(value: object) -> object:
         assert isinstance(value, list)
         patterns = [str(v) for v in value]
+        from .._filter import LinkFilter
+
         if option == "include":
             return LinkFilter(include=patterns)
         return LinkFilter(exclude=patterns)
@@ -134,9 +146,9 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
     "exclude": OptionSpec("list", _regexes("exclude")),
     "include": OptionSpec("list", _regexes("include")),
     "cache": OptionSpec("path"),
-    "max_cache_age": OptionSpec("duration", lambda v: parse_duration(str(v))),
+    "max_cache_age": OptionSpec("duration", lambda v: _parse_duration(str(v))),
     "accept_timeouts": OptionSpec("bool"),
-    "shard": OptionSpec("str", lambda v: parse_shard(str(v))),
+    "shard": OptionSpec("str", lambda v: _parse_shard(str(v))),
 }
 
 _EXPECTED = {
@@ -213,6 +225,8 @@ def parse_options(path: Path, table: object) -> dict[str, object]:
         key = _key(raw_key)
         spec = KNOWN_OPTIONS.get(key)
         if spec is None:
+            import difflib  # only for the rare misspelt key
+
             close = difflib.get_close_matches(key, KNOWN_OPTIONS, n=1)
             hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
             raise UsageError(f"{where}: unknown option {raw_key!r}{hint}")
@@ -249,6 +263,8 @@ def load_pyproject_options(start: Path) -> tuple[Path | None, dict[str, object]]
     path = find_pyproject(start)
     if path is None:
         return None, {}
+    import tomllib  # only once a pyproject.toml was found
+
     try:
         with path.open("rb") as f:
             document = tomllib.load(f)

@@ -10,20 +10,22 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Protocol, TextIO
+from typing import IO, TYPE_CHECKING, Protocol, TextIO
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .._cache import ResultCache
 from .._config import Settings
-from .._filter import LinkFilter
 from .._links import Places, extract_targets, filter_targets
 from .._models import Result, Target
 from .._pool import Pool
 from .._source import Input, TargetReader
 from .._stats import RunStats
 from .sinks import ResultSink
+
+if TYPE_CHECKING:
+    from .._cache import ResultCache
+    from .._filter import LinkFilter
 
 # After the first signal the process is gone by this time, even if some stage hangs.
 WATCHDOG_SECONDS = 3.0
