@@ -58,6 +58,13 @@ class StatusSet:
         return cls(tuple(ranges))
 
 
+def check_header_text(option: str, value: str) -> None:
+    """A value that goes into a request header must be printable ASCII on one line."""
+    if not value.isascii() or any(c in value for c in "\r\n\0"):
+        what = "a line break or NUL" if value.isascii() else "a non-ASCII character"
+        raise UsageError(f"invalid {option}: the value contains {what}")
+
+
 def parse_header(text: str) -> tuple[str, str]:
     """Parse `Name: value` as given to `--header`; raise `UsageError` otherwise."""
     name, sep, value = text.partition(":")
@@ -65,8 +72,7 @@ def parse_header(text: str) -> tuple[str, str]:
     if not sep or not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
         raise UsageError(f"invalid --header {text!r}: expected 'Name: value'")
     value = value.strip()
-    if any(c in value for c in "\r\n\0"):
-        raise UsageError(f"invalid --header {text!r}: the value contains a line break or NUL")
+    check_header_text(f"--header {text!r}", value)
     return name, value
 
 
@@ -137,6 +143,11 @@ class Settings:
             raise UsageError(f"invalid --max-filesize {self.max_filesize}: must be 0 or more")
         if self.user is not None and ":" not in self.user:
             raise UsageError("invalid --user: expected USER:PASSWORD")
+        check_header_text("--user-agent", self.user_agent)
+        if self.bearer is not None:
+            check_header_text("--bearer", self.bearer)
+        if self.user is not None and any(c in self.user for c in "\r\n\0"):
+            raise UsageError("invalid --user: the value contains a line break or NUL")
         if self.proxy is not None and not re.match(r"(?i)(https?|socks5h?)://[^/]", self.proxy):
             raise UsageError(f"invalid --proxy {self.proxy!r}: expected http://host:port")
 
@@ -147,6 +158,7 @@ def parse_cookie(text: str) -> tuple[str, str]:
     name = name.strip()
     if not sep or not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
         raise UsageError(f"invalid --cookie {text!r}: expected NAME=VALUE")
-    if any(c in value for c in ";\r\n\0"):
-        raise UsageError(f"invalid --cookie {text!r}: the value contains ';' or a line break")
+    if ";" in value:
+        raise UsageError(f"invalid --cookie {text!r}: the value contains ';'")
+    check_header_text(f"--cookie {text!r}", value)
     return name, value.strip()

@@ -167,6 +167,9 @@ def classify(exc: BaseException, *, timeout: float) -> Failure:
         return Failure(Kind.SIZE, str(exc))
     if isinstance(exc, _SaveError):
         return Failure(Kind.INVALID, str(exc))
+    if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc):
+        # An empty reply: the connection was closed on us (curl: "Empty reply from server").
+        return Failure(Kind.CONNECT, "server closed the connection without a response")
     if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
         message = str(exc).rstrip(".") or "protocol error"
         return Failure(Kind.PROTOCOL, message[0].lower() + message[1:])
@@ -265,15 +268,19 @@ class Fetcher:
         plain += [(k, v) for k, v in settings.headers if k.lower() not in SENSITIVE_HEADERS]
         # Credentials go only to the origin of the URL as read, never past a
         # redirect to another origin.
-        self._secrets = [(k, v) for k, v in settings.headers if k.lower() in SENSITIVE_HEADERS]
+        secrets = {k.lower(): (k, v) for k, v in settings.headers if k.lower() in SENSITIVE_HEADERS}
+        # --user and --bearer replace an Authorization given with -H; --cookie adds to -H Cookie.
         if settings.user is not None:
             token = base64.b64encode(settings.user.encode()).decode()
-            self._secrets.append(("Authorization", f"Basic {token}"))
+            secrets["authorization"] = ("Authorization", f"Basic {token}")
         if settings.bearer is not None:
-            self._secrets.append(("Authorization", f"Bearer {settings.bearer}"))
+            secrets["authorization"] = ("Authorization", f"Bearer {settings.bearer}")
         if settings.cookies:
-            cookie = "; ".join(f"{name}={value}" for name, value in settings.cookies)
-            self._secrets.append(("Cookie", cookie))
+            cookies = [f"{name}={value}" for name, value in settings.cookies]
+            if "cookie" in secrets:
+                cookies.insert(0, secrets["cookie"][1])
+            secrets["cookie"] = ("Cookie", "; ".join(cookies))
+        self._secrets = list(secrets.values())
         # Built once: httpx copies a Headers object without normalising it again.
         self._headers_with_secrets = httpx.Headers(plain + self._secrets)
         self._headers = httpx.Headers(plain)
@@ -295,6 +302,9 @@ class Fetcher:
         if self._cache is not None and (cached := self._cache.get(target.url)) is not None:
             return cached.to_result(target)
         settings = self._settings
+        if self._rate is not None:
+            # Waiting for a --rate slot is queueing, not fetching: it is not on the URL's clock.
+            await self._rate.acquire()
         start = self._clock()
         deadline = start + settings.timeout
         attempts = 0
@@ -304,7 +314,7 @@ class Fetcher:
                 while True:
                     attempts += 1
                     attempt = _Attempt(save_path=attempt.save_path)
-                    await self._attempt(target, attempt)
+                    await self._attempt(target, attempt, attempts)
                     if attempts > settings.retries or not _transient(
                         attempt.failure, attempt.status
                     ):
@@ -353,7 +363,7 @@ class Fetcher:
             saved_to=attempt.saved_to,
         )
 
-    async def _attempt(self, target: Target, attempt: _Attempt) -> None:
+    async def _attempt(self, target: Target, attempt: _Attempt, attempt_number: int) -> None:
         """One attempt: send, follow redirects, read the body up to the cap.
 
         Fills in `attempt` as it goes, so a deadline that cuts it short still
@@ -370,8 +380,8 @@ class Fetcher:
             for hop in range(MAX_REDIRECTS + 1):
                 same_origin = same_origin and _origin(url) == first_origin
                 headers = self._headers_with_secrets if same_origin else self._headers
-                if self._rate is not None:
-                    await self._rate.acquire()
+                if self._rate is not None and (hop or attempt_number > 1):
+                    await self._rate.acquire()  # later requests of this URL (the first waited)
                 if self._transport is not None:
                     request = httpx.Request(
                         method, url, headers=headers, extensions={"timeout": self._timeouts}
@@ -397,7 +407,10 @@ class Fetcher:
                     if location:
                         await self._drain(response, REDIRECT_BODY_CAP, None)
                         seen.add(str(url))
-                        url = response.url.join(location)
+                        try:
+                            url = response.url.join(location)
+                        except httpx.InvalidURL as exc:
+                            raise _RedirectError(f"bad redirect Location: {exc}") from exc
                         if url.scheme not in ("http", "https"):
                             raise _RedirectError(f"redirect to unsupported scheme {url.scheme!r}")
                         if str(url) in seen:

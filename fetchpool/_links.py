@@ -60,7 +60,8 @@ class Places:
         return late
 
 
-def _keep(url: str, link_filter: LinkFilter | None, counts: FilterCounts) -> bool:
+def keep(url: str, link_filter: LinkFilter | None, counts: FilterCounts) -> bool:
+    """Whether the filter keeps `url`; a link it drops is counted as excluded or other-shard."""
     if link_filter is None:
         return True
     decision = link_filter.decide(url)
@@ -79,7 +80,7 @@ async def filter_targets(
     A line that is not a valid URL is never dropped: it still yields its FAIL.
     """
     async for target in targets:
-        if target.invalid is not None or _keep(target.url, link_filter, counts):
+        if target.invalid is not None or keep(target.url, link_filter, counts):
             yield target
 
 
@@ -89,14 +90,22 @@ async def extract_targets(
     *,
     link_filter: LinkFilter | None,
     counts: FilterCounts,
+    errors: list[str],
 ) -> AsyncIterator[Target]:
-    """Targets for the http(s) links of each document, each URL once, in document order."""
+    """Targets for the http(s) links of each document, each URL once, in document order.
+
+    A document that cannot be read ends the input; why is appended to `errors`.
+    """
     from ._extract import document_type, extract_links  # only link checking needs the parsers
 
     for source in inputs:
-        text = await read_document(source)
+        try:
+            text = await read_document(source)
+        except OSError as exc:
+            errors.append(f"cannot read {source.name}: {(exc.strerror or str(exc)).lower()}")
+            return
         for link in extract_links(text, document_type(source.name)):
-            if not _keep(link.url, link_filter, counts):
+            if not keep(link.url, link_filter, counts):
                 continue
             if places.add(link.url, source.name, link.line):
                 yield Target(link.url, source.name, link.line, check_url(link.url))

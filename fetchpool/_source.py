@@ -25,7 +25,7 @@ CHUNK = 64 * 1024
 PREVIEW = 200  # characters of an over-long line kept in its result
 _SCHEMES = ("http", "https")
 # Characters that never belong in a URL as typed: controls, DEL, and spaces.
-_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
 def check_url(text: str) -> str | None:
@@ -188,6 +188,7 @@ class TargetReader:
         self._pending: deque[Target] = deque()
         self.read_count = 0
         self.done = False
+        self.error: str | None = None  # why reading stopped early (an I/O error)
 
     def __aiter__(self) -> AsyncIterator[Target]:
         return self._read_all()
@@ -198,10 +199,15 @@ class TargetReader:
             line_no = 0
             threaded = None if source.is_regular_file else _ThreadedChunks(source.fd)
             while True:
-                if threaded is None:
-                    chunk = os.read(source.fd, CHUNK)
-                else:
-                    chunk = await threaded.read()
+                try:
+                    if threaded is None:
+                        chunk = os.read(source.fd, CHUNK)
+                    else:
+                        chunk = await threaded.read()
+                except OSError as exc:
+                    # What was read still gets its results; the rest of the input is lost.
+                    self.error = f"cannot read {source.name}: {(exc.strerror or str(exc)).lower()}"
+                    chunk = b""
                 lines = splitter.feed(chunk) if chunk else splitter.end()
                 for raw in lines:
                     line_no += 1
@@ -213,6 +219,8 @@ class TargetReader:
                     yield self._pending.popleft()
                 if not chunk:
                     break
+            if self.error is not None:
+                break
         self.done = True
 
     def buffered(self) -> list[Target]:

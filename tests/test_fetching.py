@@ -342,3 +342,55 @@ def test_rate_limits_requests_started_per_second(tmp_path: Path, server: HTTPTes
     assert done.returncode == 0
     assert elapsed >= 0.95  # 11 starts at 10/s: the last one at 1.0 s
     assert elapsed < 6
+
+
+def test_waiting_for_a_rate_slot_does_not_count_against_the_timeout(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    urls = [server.url(f"/ok/rate-queue/{i}") for i in range(5)]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    started = time.monotonic()
+    done = run_fetchpool(path, "--rate", "2", "--workers", "6", "--timeout", "1", "-f", "jsonl")
+    assert [r["outcome"] for r in parse_jsonl(done.stdout)] == ["ok"] * 5
+    assert time.monotonic() - started >= 1.9  # 5 starts at 2/s: the last one at 2.0 s
+
+
+def test_bearer_replaces_an_authorization_header_given_with_h(
+    tmp_path: Path, fresh_server: HTTPTestServer
+) -> None:
+    path = write_lines(tmp_path / "urls.txt", [fresh_server.url("/headers/one-auth")])
+    done = run_fetchpool(path, "-H", "Authorization: Basic zzz", "--bearer", "T", "--cookie", "b=2",
+                         "-H", "Cookie: a=1")  # fmt: skip
+    assert done.returncode == 0
+    (request,) = [r for r in fresh_server.requests if r.path == "/headers/one-auth"]
+    auth = [v for k, v in request.headers if k.lower() == "authorization"]
+    cookie = [v for k, v in request.headers if k.lower() == "cookie"]
+    assert auth == ["Bearer T"]
+    assert cookie == ["a=1; b=2"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--user-agent", "f\u00fc"],
+        ["--user-agent", "a\nb"],
+        ["--bearer", "t\u00f6k"],
+        ["--bearer", "a\rb"],
+        ["-H", "X-A: \u00fc"],
+        ["--cookie", "a=\u00fc"],
+        ["--user", "a:b\nc"],
+    ],
+)
+def test_a_header_value_that_cannot_be_sent_is_a_usage_error(args: list[str]) -> None:
+    done = run_fetchpool(*args, "-", input=b"http://127.0.0.1:9/\n")
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert b"Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_an_input_that_fails_mid_read_is_reported_without_a_traceback() -> None:
+    done = run_fetchpool("/proc/self/mem", "--format", "plain")
+    assert done.returncode == 1
+    assert b"cannot read /proc/self/mem" in done.stderr
+    assert b"Traceback" not in done.stderr

@@ -205,3 +205,15 @@ def test_cache_is_written_even_after_ctrl_c(tmp_path: Path, server: HTTPTestServ
     assert proc.returncode == 130
     assert ok in cache.read_text()
     assert "/hang/" not in cache.read_text()  # a cancelled URL is not an OK result
+
+
+def test_filtered_out_links_stay_silent_even_when_the_run_is_cut_short(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    urls = [server.url(f"/delay/200/{tag}{i}") for i in range(100) for tag in ("keep", "skip")]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    done = run_fetchpool(path, "--exclude", "skip", "--max-time", "0.5", "-w", "2", "-f", "jsonl")
+    assert done.returncode == 1
+    records = parse_jsonl(done.stdout)
+    assert records
+    assert all("skip" not in r["url"] for r in records)

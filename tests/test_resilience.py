@@ -284,7 +284,7 @@ def test_a_10_gb_body_costs_no_more_than_a_small_one(server: HTTPTestServer) -> 
     assert time.monotonic() - started < 5
 
 
-HOSTILE_REASON = "\x1b[2J\x1b]0;pwned\x07[bold red]boom[/]"
+HOSTILE_REASON = "\x1b[2J\x1b]0;pwned\x07[bold red]boom[/]\x7f"
 
 
 @pytest.mark.parametrize("fmt", ["plain", "jsonl", "csv", "github", "markdown", "sarif"])
@@ -297,6 +297,7 @@ def test_hostile_reason_phrase_never_reaches_output_as_escape_or_markup(
     assert done.returncode == 1
     assert b"\x1b" not in done.stdout
     assert b"\x07" not in done.stdout
+    assert b"\x7f" not in done.stdout
     assert b"\x1b" not in done.stderr
     assert b"boom" in done.stdout
 
@@ -369,3 +370,28 @@ def test_a_thousand_workers_against_one_server_do_not_run_out_of_files(
     failures = [r for r in records if r["outcome"] != "ok"]
     assert not failures, json.dumps(failures[:3])
     assert done.returncode == 0
+
+
+def test_a_c1_control_in_an_input_line_is_invalid_and_never_echoed_raw(tmp_path: Any) -> None:
+    path = tmp_path / "c1.txt"
+    path.write_bytes("http://127.0.0.1:9/a\u009b31mRED\n".encode())
+    for fmt in ("jsonl", "plain", "csv"):
+        done = run_fetchpool(path, "--format", fmt)
+        assert "\u009b".encode() not in done.stdout, fmt
+        assert b"\\x9b" in done.stdout or b"\\u009b" in done.stdout, fmt  # shown as an escape
+    (record,) = parse_jsonl(run_fetchpool(path, "--format", "jsonl").stdout)
+    assert record["kind"] == "invalid"
+
+
+def test_a_bad_redirect_location_is_a_fail_of_kind_redirect(server: HTTPTestServer) -> None:
+    bad = quote("http://[::1", safe="")
+    result = fetch_one(server.url(f"/redirect-to?url={bad}"))
+    assert result.kind is Kind.REDIRECT
+    assert (result.error or "").startswith("bad redirect Location")
+
+
+def test_an_empty_reply_is_a_connection_error_and_is_retried(fresh_server: HTTPTestServer) -> None:
+    result = fetch_one(fresh_server.url("/close-no-response"), retries=1)
+    assert result.kind is Kind.CONNECT
+    assert result.error == "server closed the connection without a response"
+    assert result.attempts == 2

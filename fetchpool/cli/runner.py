@@ -16,7 +16,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._config import Settings
-from .._links import Places, extract_targets, filter_targets
+from .._links import Places, extract_targets, filter_targets, keep
 from .._models import Result, Target
 from .._pool import Pool
 from .._source import Input, TargetReader
@@ -71,6 +71,8 @@ class _State:
     signal: int | None = None
     deadline_reached: bool = False
     output_closed: bool = False
+    pool_done: bool = False
+    input_error: str | None = None
 
 
 class RunView:
@@ -140,7 +142,7 @@ def execute(
         return ExitStatus.SIGTERM if state.signal == signal.SIGTERM else ExitStatus.SIGINT
     if state.output_closed:
         return ExitStatus.OUTPUT_CLOSED
-    if state.deadline_reached or stats.failed or stats.cancelled:
+    if state.deadline_reached or state.input_error or stats.failed or stats.cancelled:
         return ExitStatus.FAILURES
     return ExitStatus.OK
 
@@ -191,19 +193,26 @@ def _install_signal_handlers(pool: Pool, state: _State) -> None:
 
 
 def _targets(
-    plan: RunPlan, stats: RunStats, places: Places | None
+    plan: RunPlan, stats: RunStats, places: Places | None, errors: list[str]
 ) -> tuple[AsyncIterator[Target], Callable[[], list[Target]] | None, TargetReader | None]:
     if places is not None:
-        return (
-            extract_targets(plan.inputs, places, link_filter=plan.link_filter, counts=stats),
-            None,
-            None,
+        documents = extract_targets(
+            plan.inputs, places, link_filter=plan.link_filter, counts=stats, errors=errors
         )
+        return documents, None, None
     reader = TargetReader(plan.inputs)
     targets: AsyncIterator[Target] = aiter(reader)
-    if plan.link_filter is not None:
-        targets = filter_targets(targets, plan.link_filter, stats)
-    return targets, reader.buffered, reader
+    link_filter = plan.link_filter
+    if link_filter is None:
+        return targets, reader.buffered, reader
+
+    def buffered() -> list[Target]:
+        # Read but not handed out at cancellation: filtered like every other line.
+        return [
+            t for t in reader.buffered() if t.invalid is not None or keep(t.url, link_filter, stats)
+        ]
+
+    return filter_targets(targets, link_filter, stats), buffered, reader
 
 
 async def _run(
@@ -217,7 +226,8 @@ async def _run(
     count_total: bool,
 ) -> None:
     places = Places() if plan.extract else None
-    targets, buffered, reader = _targets(plan, stats, places)
+    read_errors: list[str] = []
+    targets, buffered, reader = _targets(plan, stats, places, read_errors)
 
     async with Pool(settings, cache=plan.cache) as pool:
         _install_signal_handlers(pool, state)
@@ -236,7 +246,7 @@ async def _run(
         try:
             send, receive = anyio.create_memory_object_stream[Result](settings.workers)
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_run_pool, pool, targets, send, buffered)
+                tg.start_soon(_run_pool, pool, targets, send, buffered, state)
                 if plan.max_time is not None:
                     tg.start_soon(_deadline, plan.max_time, pool, state)
                 if count_total and reader is not None and plan.link_filter is None:
@@ -258,6 +268,11 @@ async def _run(
         if pool.cancelled is not None and not state.output_closed:
             stats.interrupted = pool.cancelled
         output.finish()
+    if reader is not None and reader.error is not None:
+        read_errors.append(reader.error)
+    for error in read_errors:
+        state.input_error = error
+        env.stderr.write(f"fetchpool: error: {error}\n")
 
 
 async def _run_pool(
@@ -265,13 +280,15 @@ async def _run_pool(
     targets: AsyncIterator[Target],
     send: MemoryObjectSendStream[Result],
     buffered: Callable[[], list[Target]] | None,
+    state: _State,
 ) -> None:
     await pool.run(targets, send, on_cancel=buffered)
+    state.pool_done = True
 
 
 async def _deadline(seconds: float, pool: Pool, state: _State) -> None:
     await anyio.sleep(seconds)
-    if pool.cancelled is None:
+    if pool.cancelled is None and not state.pool_done:
         state.deadline_reached = True
         pool.cancel(DEADLINE_REASON)
 

@@ -16,8 +16,14 @@ from typing import IO, Any, Protocol
 
 from .._models import Outcome, Result
 
-# Every control character (C0, DEL, C1): none may reach a terminal from data.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Every control character (C0, DEL, C1) and the invisible bidi/line-separator format
+# characters: none may reach a terminal from data.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# What json.dumps leaves raw (it escapes only C0 and the quote characters).
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_NEWLINE = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 CSV_FIELDS = (
@@ -42,7 +48,13 @@ def escape_controls(text: str) -> str:
     break a TAB-separated line or send escape sequences to a terminal."""
     if not _CONTROL.search(text):
         return text
-    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    return _CONTROL.sub(_escape_one, text)
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def detail(result: Result) -> str:
@@ -84,7 +96,8 @@ def format_plain(result: Result) -> str:
 
 def format_jsonl(result: Result) -> str:
     """One JSON object and a newline (JSON escapes every control character)."""
-    return json.dumps(as_record(result), ensure_ascii=False) + "\n"
+    text = json.dumps(as_record(result), ensure_ascii=False)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def format_csv_header() -> str:
@@ -218,10 +231,14 @@ class DocumentSink:
         pass
 
     def finish(self) -> None:
+        # The documents escape their data for their own syntax; control characters
+        # that the syntax allows inside a string are escaped here, so none reach a terminal.
         if self._fmt == "sarif":
             text = self._collector.render_sarif(tool_version=self._version)
+            text = _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
         else:
             text = self._collector.render_markdown(self._summary())
+            text = _CONTROL_BUT_NEWLINE.sub(_escape_one, text)
         if not text.endswith("\n"):
             text += "\n"
         self._stream.write(text.encode("utf-8", "surrogateescape"))
