@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import httpx
 
@@ -479,7 +479,9 @@ class Fetcher:
                 attempt.bytes_read = len(response.content)
             return
         total = 0
-        async for chunk in response.aiter_raw():
+        # The raw stream itself: aiter_raw() would only re-chunk it and count bytes again.
+        body = cast(httpx.AsyncByteStream, response.stream)
+        async for chunk in body:
             total += len(chunk)
             if attempt is not None:
                 # What arrived past the cap in the last chunk is dropped unread.
