@@ -9,6 +9,7 @@ The core (this package outside `fetchpool.cli`) imports neither Typer nor Rich.
 from __future__ import annotations
 
 from ._api import fetch
+from ._channel import Channel
 from ._config import Settings, StatusSet
 from ._errors import FetchpoolError, UsageError
 from ._fetch import Fetcher, make_client
@@ -18,6 +19,7 @@ from ._source import TargetReader, check_url, open_inputs, parse_line
 from ._version import __version__
 
 __all__ = [
+    "Channel",
     "Fetcher",
     "FetchpoolError",
     "Kind",

@@ -7,9 +7,9 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
-import anyio
 import httpx
 
+from ._channel import Channel
 from ._config import Settings
 from ._models import Result, Target
 from ._pool import Pool
@@ -58,16 +58,14 @@ async def fetch(
     """
     settings = settings or Settings(**options)
     async with Pool(settings, client=client) as pool:
-        send, receive = anyio.create_memory_object_stream[Result](settings.workers)
-        runner = asyncio.ensure_future(pool.run(_as_targets(urls), send))
+        results = Channel[Result](settings.workers)
+        runner = asyncio.ensure_future(pool.run(_as_targets(urls), results))
         try:
-            async with receive:
-                async for result in receive:
-                    yield result
+            async for result in results:
+                yield result
             await runner
         finally:
             if not runner.done():
                 pool.cancel()
-                runner.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner

@@ -7,6 +7,7 @@ which reports every target read but not finished as CANCELLED.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterable, Callable
@@ -14,10 +15,9 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
-import anyio
 import httpx
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._channel import Channel, ChannelClosed, EndOfStream
 from ._config import Settings
 from ._fetch import Fetcher, ResultLookup, make_client, make_transport
 from ._models import Kind, Result, Target
@@ -41,7 +41,7 @@ class _HostLimit:
         self._busy: defaultdict[str, int] = defaultdict(int)
         self._parked: defaultdict[str, deque[tuple[int, Target]]] = defaultdict(deque)
         self._parked_count = 0
-        self._waiters: defaultdict[str, deque[anyio.Event]] = defaultdict(deque)
+        self._waiters: defaultdict[str, deque[asyncio.Event]] = defaultdict(deque)
 
     @staticmethod
     def host_of(target: Target) -> str:
@@ -66,7 +66,7 @@ class _HostLimit:
 
     async def acquire(self, host: str) -> None:
         while not self.try_acquire(host):
-            event = anyio.Event()
+            event = asyncio.Event()
             self._waiters[host].append(event)
             await event.wait()
 
@@ -94,11 +94,14 @@ class Pool:
     """A fixed pool of fetch workers sharing one HTTP client.
 
     Use it as an async context manager (it opens and closes the client unless
-    one is passed in), then call `run()`:
+    one is passed in), then run it between an async iterable of targets and a
+    `Channel` of results:
 
         async with Pool(settings) as pool:
-            send, receive = anyio.create_memory_object_stream[Result](settings.workers)
-            ...  # run pool.run(targets, send) in a task, read results from receive
+            results = Channel[Result](settings.workers)
+            task = asyncio.create_task(pool.run(targets, results))
+            async for result in results:
+                ...
 
     Args:
         settings: the run settings.
@@ -121,7 +124,7 @@ class Pool:
         self._client = client
         self._clock = clock
         self._fetcher: Fetcher | None = None
-        self._scope: anyio.CancelScope | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._cancel_reason: str | None = None
         # Every target read and not yet reported, by sequence number: whatever
         # is left here when the workers stop is reported CANCELLED.
@@ -147,8 +150,8 @@ class Pool:
         tb: TracebackType | None,
     ) -> None:
         if self._own_client and self._client is not None:
-            with anyio.CancelScope(shield=True):
-                await self._client.aclose()
+            # Closing sockets must finish even if this task is being cancelled.
+            await asyncio.shield(self._client.aclose())
 
     def in_flight(self) -> list[tuple[Target, float]]:
         """Each busy worker's target and the monotonic time it started."""
@@ -168,8 +171,8 @@ class Pool:
         """
         if self._cancel_reason is None:
             self._cancel_reason = reason
-        if self._scope is not None:
-            self._scope.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     @property
     def cancelled(self) -> str | None:
@@ -179,7 +182,7 @@ class Pool:
     async def run(
         self,
         targets: AsyncIterable[Target],
-        results: MemoryObjectSendStream[Result],
+        results: Channel[Result],
         *,
         on_cancel: Callable[[], list[Target]] | None = None,
     ) -> None:
@@ -195,105 +198,105 @@ class Pool:
         if self._fetcher is None:
             raise RuntimeError("use `async with Pool(...) as pool:` before run()")
         settings = self.settings
-        send, receive = anyio.create_memory_object_stream[tuple[int, Target]](settings.workers)
+        queue = Channel[tuple[int, Target]](settings.workers)
         hosts = (
             _HostLimit(settings.per_host, settings.workers * PARKED_PER_WORKER)
             if settings.per_host
             else None
         )
-        async with results:
-            with anyio.CancelScope() as self._scope:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tasks = [tg.create_task(self._read(targets, queue))]
+                self._tasks += [
+                    tg.create_task(self._work(queue, results, hosts))
+                    for _ in range(settings.workers)
+                ]
                 if self._cancel_reason is not None:
-                    self._scope.cancel()
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._read, targets, send)
-                    async with receive:
-                        for slot in range(settings.workers):
-                            tg.start_soon(self._work, slot, receive.clone(), results, hosts)
-            if self._cancel_reason is not None or self._scope.cancel_called:
-                await self._report_cancelled(results, on_cancel)
+                    self.cancel(self._cancel_reason)
+            if self._cancel_reason is not None:
+                self._report_cancelled(results, on_cancel)
+        finally:
+            self._tasks = []
+            results.close()
 
     async def _read(
-        self, targets: AsyncIterable[Target], send: MemoryObjectSendStream[tuple[int, Target]]
+        self, targets: AsyncIterable[Target], queue: Channel[tuple[int, Target]]
     ) -> None:
         unfinished = self._unfinished
-        async with send:
-            seq = 0
+        seq = 0
+        try:
             async for target in targets:
                 seq += 1
                 unfinished[seq] = target  # from here on, the target is accounted for
                 self.read_count += 1
-                try:  # the fast path: no checkpoint, no extra turn of the event loop
-                    send.send_nowait((seq, target))
-                except anyio.WouldBlock:
-                    await send.send((seq, target))
+                if not queue.send_nowait((seq, target)):  # the fast path: no loop turn
+                    await queue.send((seq, target))
             self.input_done = True
+        finally:
+            queue.close()  # end of input: the workers drain what is queued, then stop
 
     async def _work(
         self,
-        slot: int,
-        receive: MemoryObjectReceiveStream[tuple[int, Target]],
-        results: MemoryObjectSendStream[Result],
+        queue: Channel[tuple[int, Target]],
+        results: Channel[Result],
         hosts: _HostLimit | None,
     ) -> None:
         fetch = self._fetcher.fetch  # type: ignore[union-attr]  # checked in run()
         clock = self._clock
         unfinished = self._unfinished
         started = self._started
-        async with receive:
-            next_item: tuple[int, Target] | None = None  # handed over with its host slot held
-            while True:
-                if next_item is not None:
-                    seq, target = next_item
-                    next_item = None
-                    host = hosts.host_of(target) if hosts is not None else ""
-                else:
+        next_item: tuple[int, Target] | None = None  # handed over with its host slot held
+        while True:
+            if next_item is not None:
+                seq, target = next_item
+                next_item = None
+                host = hosts.host_of(target) if hosts is not None else ""
+            else:
+                try:
+                    item = queue.receive_nowait()
+                except asyncio.QueueEmpty:
                     try:
-                        item = receive.receive_nowait()
-                    except anyio.WouldBlock:
-                        try:
-                            item = await receive.receive()
-                        except anyio.EndOfStream:
-                            return
-                    except anyio.EndOfStream:
+                        item = await queue.receive()
+                    except EndOfStream:
                         return
-                    seq, target = item
-                    host = ""
-                    if hosts is not None:
-                        host = hosts.host_of(target)
-                        if not hosts.try_acquire(host):
-                            if hosts.park(host, item):
-                                continue
-                            await hosts.acquire(host)
-                started[seq] = clock()
-                try:
-                    result = await fetch(target)
-                except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
-                    result = Result.failed(
-                        target, Kind.PROTOCOL, f"unexpected error: {type(exc).__name__}: {exc}"
-                    )
-                # On cancellation the start time stays, for the CANCELLED result's elapsed.
-                del started[seq]
-                if hosts is not None:
-                    next_item = hosts.release(host)
-                try:
-                    results.send_nowait(result)
-                except anyio.WouldBlock:
-                    # A finished result is always delivered, even during cancellation.
-                    with anyio.CancelScope(shield=True):
-                        try:
-                            await results.send(result)
-                        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                            self.cancel("results are no longer read")
-                            return
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    self.cancel("results are no longer read")
+                except EndOfStream:
                     return
-                del unfinished[seq]
+                seq, target = item
+                host = ""
+                if hosts is not None:
+                    host = hosts.host_of(target)
+                    if not hosts.try_acquire(host):
+                        if hosts.park(host, item):
+                            continue
+                        await hosts.acquire(host)
+            started[seq] = clock()
+            try:
+                result = await fetch(target)
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker
+                result = Result.failed(
+                    target, Kind.PROTOCOL, f"unexpected error: {type(exc).__name__}: {exc}"
+                )
+            # On cancellation the start time stays, for the CANCELLED result's elapsed.
+            del started[seq]
+            if hosts is not None:
+                next_item = hosts.release(host)
+            try:
+                if not results.send_nowait(result):
+                    try:
+                        await results.send(result)
+                    except asyncio.CancelledError:
+                        # A finished result is always delivered, even during cancellation.
+                        results.send_nowait(result, force=True)
+                        del unfinished[seq]
+                        raise
+            except ChannelClosed:
+                self.cancel("results are no longer read")
+                return
+            del unfinished[seq]
 
-    async def _report_cancelled(
+    def _report_cancelled(
         self,
-        results: MemoryObjectSendStream[Result],
+        results: Channel[Result],
         on_cancel: Callable[[], list[Target]] | None,
     ) -> None:
         reason = self._cancel_reason or "cancelled"
@@ -303,9 +306,11 @@ class Pool:
         leftovers += [(target, now) for target in (on_cancel() if on_cancel else ())]
         self._unfinished.clear()
         started.clear()
-        with anyio.CancelScope(shield=True):
+        try:
             for target, since in leftovers:
-                try:
-                    await results.send(Result.cancelled(target, reason, elapsed=now - since))
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    return  # nobody is reading results any more
+                # Beyond capacity on purpose: at most what was read, and it ends the run.
+                results.send_nowait(
+                    Result.cancelled(target, reason, elapsed=now - since), force=True
+                )
+        except ChannelClosed:
+            return  # nobody is reading results any more

@@ -7,20 +7,19 @@ import sys
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
-import anyio
 import httpx
 import pytest
 from httpserver import HTTPTestServer
 
 import fetchpool
-from fetchpool import Kind, Outcome, Pool, Result, Settings, Target
+from fetchpool import Channel, Kind, Outcome, Pool, Result, Settings, Target
 
 T = TypeVar("T")
 
 
 def run(coro: Awaitable[T], timeout: float = 20) -> T:
     async def bounded() -> T:
-        with anyio.fail_after(timeout):
+        async with asyncio.timeout(timeout):
             return await coro
 
     return asyncio.run(bounded())
@@ -58,6 +57,7 @@ def test_library_does_not_import_typer_or_rich() -> None:
 
 def test_public_api_is_deliberate() -> None:
     assert set(fetchpool.__all__) == {
+        "Channel",
         "Fetcher",
         "FetchpoolError",
         "Kind",
@@ -162,15 +162,13 @@ def test_cancel_reports_every_unfinished_target_as_cancelled(server: HTTPTestSer
 
         settings = Settings(workers=4, timeout=30)
         async with Pool(settings) as pool:
-            send, receive = anyio.create_memory_object_stream[Result](4)
-            results: list[Result] = []
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(pool.run, source(), send)
-                await anyio.sleep(0.3)
-                pool.cancel("interrupted by test")
-                async with receive:
-                    results = [r async for r in receive]
-            return results, pool.read_count
+            results = Channel[Result](4)
+            task = asyncio.create_task(pool.run(source(), results))
+            await asyncio.sleep(0.3)
+            pool.cancel("interrupted by test")
+            collected = [r async for r in results]
+            await task
+            return collected, pool.read_count
 
     results, read = run(scenario(), timeout=10)
     assert len(results) == read

@@ -18,7 +18,6 @@ from email.utils import formatdate
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import anyio
 import pytest
 from clihelpers import FETCHPOOL, cli_env, parse_jsonl, run_fetchpool, write_lines
 from httpserver import HTTPTestServer
@@ -31,7 +30,7 @@ T = TypeVar("T")
 
 def run(coro: Awaitable[T], timeout: float = 30) -> T:
     async def bounded() -> T:
-        with anyio.fail_after(timeout):
+        async with asyncio.timeout(timeout):
             return await coro
 
     return asyncio.run(bounded())

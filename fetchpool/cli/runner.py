@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
 import signal
@@ -10,11 +11,9 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Protocol, TextIO
+from typing import IO, TYPE_CHECKING, Protocol, TextIO, TypeVar
 
-import anyio
-from anyio.streams.memory import MemoryObjectSendStream
-
+from .._channel import Channel, EndOfStream
 from .._config import Settings
 from .._links import Places, extract_targets, filter_targets, keep
 from .._models import Result, Target
@@ -26,6 +25,9 @@ from .sinks import ResultSink
 if TYPE_CHECKING:
     from .._cache import ResultCache
     from .._filter import LinkFilter
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # After the first signal the process is gone by this time, even if some stage hangs.
 WATCHDOG_SECONDS = 3.0
@@ -234,9 +236,7 @@ async def _run(
         view = RunView(pool)
 
         async def count() -> None:
-            view.counted = await anyio.to_thread.run_sync(
-                count_lines, plan.inputs, abandon_on_cancel=True
-            )
+            view.counted = await _on_daemon_thread(count_lines, plan.inputs)
 
         display = make_display(view) if make_display is not None else None
         output = _Output(make_sink(view), stats, pool, state, env, plan.cache, places)
@@ -244,24 +244,25 @@ async def _run(
         if display is not None:
             display.start()
         try:
-            send, receive = anyio.create_memory_object_stream[Result](settings.workers)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_run_pool, pool, targets, send, buffered, state)
+            results = Channel[Result](settings.workers)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(_run_pool(pool, targets, results, buffered, state))
+                helpers = []
                 if plan.max_time is not None:
-                    tg.start_soon(_deadline, plan.max_time, pool, state)
+                    helpers.append(tg.create_task(_deadline(plan.max_time, pool, state)))
                 if count_total and reader is not None and plan.link_filter is None:
-                    tg.start_soon(count)
-                async with receive:
-                    async for result in receive:
-                        output.take(result)
-                        while True:  # take every result that is ready, then flush once
-                            try:
-                                output.take(receive.receive_nowait())
-                            except (anyio.WouldBlock, anyio.EndOfStream):
-                                break
-                        output.flush()
+                    helpers.append(tg.create_task(count()))
+                async for result in results:
+                    output.take(result)
+                    while True:  # take every result that is ready, then flush once
+                        try:
+                            output.take(results.receive_nowait())
+                        except (asyncio.QueueEmpty, EndOfStream):
+                            break
+                    output.flush()
                 output.take_late()
-                tg.cancel_scope.cancel()  # the deadline task, if any
+                for helper in helpers:  # the deadline and the line count, if still going
+                    helper.cancel()
         finally:
             if display is not None:
                 display.stop()
@@ -278,16 +279,41 @@ async def _run(
 async def _run_pool(
     pool: Pool,
     targets: AsyncIterator[Target],
-    send: MemoryObjectSendStream[Result],
+    results: Channel[Result],
     buffered: Callable[[], list[Target]] | None,
     state: _State,
 ) -> None:
-    await pool.run(targets, send, on_cancel=buffered)
+    await pool.run(targets, results, on_cancel=buffered)
     state.pool_done = True
 
 
+def _on_daemon_thread(function: Callable[[T], R], argument: T) -> asyncio.Future[R]:
+    """Run `function(argument)` on a daemon thread: an exit never waits for it."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[R] = loop.create_future()
+
+    def settle(value: R | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            value, error = function(argument), None
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
+            value, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=work, name="fetchpool-count", daemon=True).start()
+    return future
+
+
 async def _deadline(seconds: float, pool: Pool, state: _State) -> None:
-    await anyio.sleep(seconds)
+    await asyncio.sleep(seconds)
     if pool.cancelled is None and not state.pool_done:
         state.deadline_reached = True
         pool.cancel(DEADLINE_REASON)
