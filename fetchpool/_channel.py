@@ -89,9 +89,11 @@ class Channel(Generic[T]):
             self._putters.append(waiter)
             try:
                 await waiter
-            finally:
-                if not waiter.done():
-                    waiter.cancel()
+            except BaseException:
+                # Cancelled: pass a wake-up we may have been given on to another sender.
+                if waiter.done() and not waiter.cancelled() and len(self._items) < self._capacity:
+                    self._wake(self._putters)
+                raise
 
     def receive_nowait(self) -> T:
         """Take the next item.

@@ -99,3 +99,21 @@ def test_a_waiting_receiver_wakes_on_close() -> None:
             await task
 
     run(scenario())
+
+
+def test_a_sender_cancelled_after_being_woken_passes_the_room_on() -> None:
+    async def scenario() -> list[int]:
+        channel = Channel[int](1)
+        channel.send_nowait(0)
+        first = asyncio.create_task(channel.send(1))
+        second = asyncio.create_task(channel.send(2))
+        await asyncio.sleep(0.01)  # both wait for room
+        assert channel.receive_nowait() == 0  # wakes the first sender...
+        first.cancel()  # ...which is cancelled before it runs
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await second  # the room went to the second sender instead of being lost
+        channel.close()
+        return [i async for i in channel]
+
+    assert run(scenario()) == [2]
