@@ -18,13 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _config
 from ._errors import UsageError
 from ._models import Outcome, Result, Target
 
 CACHE_FORMAT = "fetchpool-cache"
 CACHE_VERSION = 1
-DEFAULT_MAX_CACHE_AGE = _config.DEFAULT_MAX_CACHE_AGE  # the one place defaults live
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 

@@ -58,20 +58,30 @@ class StatusSet:
         return cls(tuple(ranges))
 
 
-def check_header_text(option: str, value: str) -> None:
-    """A value that goes into a request header must be printable ASCII on one line."""
-    if not value.isascii() or any(c in value for c in "\r\n\0"):
-        what = "a line break or NUL" if value.isascii() else "a non-ASCII character"
-        raise UsageError(f"invalid {option}: the value contains {what}")
+# An HTTP header name or cookie name (RFC 9110 "token").
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def check_header_text(option: str, value: str, *, ascii_only: bool = True) -> None:
+    """A value that goes into a request header must be on one line (and printable ASCII,
+    unless it is encoded on the way, as --user is)."""
+    if any(c in value for c in "\r\n\0"):
+        raise UsageError(f"invalid {option}: the value contains a line break or NUL")
+    if ascii_only and not value.isascii():
+        raise UsageError(f"invalid {option}: the value contains a non-ASCII character")
+
+
+def _name_and_value(text: str, sep: str, option: str, expected: str) -> tuple[str, str]:
+    name, found, value = text.partition(sep)
+    name = name.strip()
+    if not found or not _TOKEN.fullmatch(name):
+        raise UsageError(f"invalid {option} {text!r}: expected {expected}")
+    return name, value.strip()
 
 
 def parse_header(text: str) -> tuple[str, str]:
     """Parse `Name: value` as given to `--header`; raise `UsageError` otherwise."""
-    name, sep, value = text.partition(":")
-    name = name.strip()
-    if not sep or not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
-        raise UsageError(f"invalid --header {text!r}: expected 'Name: value'")
-    value = value.strip()
+    name, value = _name_and_value(text, ":", "--header", "'Name: value'")
     check_header_text(f"--header {text!r}", value)
     return name, value
 
@@ -146,19 +156,16 @@ class Settings:
         check_header_text("--user-agent", self.user_agent)
         if self.bearer is not None:
             check_header_text("--bearer", self.bearer)
-        if self.user is not None and any(c in self.user for c in "\r\n\0"):
-            raise UsageError("invalid --user: the value contains a line break or NUL")
+        if self.user is not None:
+            check_header_text("--user", self.user, ascii_only=False)  # sent base64-encoded
         if self.proxy is not None and not re.match(r"(?i)(https?|socks5h?)://[^/]", self.proxy):
             raise UsageError(f"invalid --proxy {self.proxy!r}: expected http://host:port")
 
 
 def parse_cookie(text: str) -> tuple[str, str]:
     """Parse `NAME=VALUE` as given to `--cookie`; raise `UsageError` otherwise."""
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep or not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
-        raise UsageError(f"invalid --cookie {text!r}: expected NAME=VALUE")
+    name, value = _name_and_value(text, "=", "--cookie", "NAME=VALUE")
     if ";" in value:
         raise UsageError(f"invalid --cookie {text!r}: the value contains ';'")
     check_header_text(f"--cookie {text!r}", value)
-    return name, value.strip()
+    return name, value

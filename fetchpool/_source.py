@@ -14,7 +14,7 @@ import re
 import stat
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -83,14 +83,6 @@ class Input:
     def is_regular_file(self) -> bool:
         """True for a regular file (read inline); False for pipes and terminals."""
         return stat.S_ISREG(os.fstat(self.fd).st_mode)
-
-
-def split_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Split a stream of byte chunks into lines, for tests and synchronous callers."""
-    splitter = _LineSplitter()
-    for chunk in chunks:
-        yield from splitter.feed(chunk)
-    yield from splitter.end()
 
 
 class _LineSplitter:

@@ -144,14 +144,18 @@ def test_kind_invalid_for_a_bad_line() -> None:
 
 def test_kind_connect_for_a_reset_connection(server: HTTPTestServer) -> None:
     result = fetch_one(server.url("/reset/kind"), retries=0)
-    assert result.kind in (Kind.CONNECT, Kind.PROTOCOL)
-    assert result.error in ("connection reset by peer", "server disconnected without a response")
+    assert result.kind is Kind.CONNECT
+    # An RST may also surface as a plain close, depending on timing.
+    assert result.error in (
+        "connection reset by peer",
+        "server closed the connection without a response",
+    )
 
 
 def test_reset_mid_headers_is_a_clean_failure(server: HTTPTestServer) -> None:
     result = fetch_one(server.url("/reset-mid-headers"), retries=0)
     assert result.outcome is Outcome.FAIL
-    assert result.kind in (Kind.CONNECT, Kind.PROTOCOL)
+    assert result.kind is Kind.CONNECT
 
 
 # -- retries ----------------------------------------------------------------------------------

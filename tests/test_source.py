@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from fetchpool import Target, TargetReader, open_inputs, parse_line
 from fetchpool._config import MAX_LINE
-from fetchpool._source import split_lines
+from fetchpool._source import _LineSplitter
 
 
 def test_surrounding_whitespace_is_stripped() -> None:
@@ -69,6 +70,12 @@ def test_a_line_over_64_kib_is_invalid_with_a_short_preview() -> None:
     assert target is not None
     assert target.invalid == "invalid URL: line over 64 KiB"
     assert len(target.url) < 300
+
+
+def split_lines(chunks: Iterator[bytes]) -> list[bytes]:
+    splitter = _LineSplitter()
+    lines = [line for chunk in chunks for line in splitter.feed(chunk)]
+    return lines + splitter.end()
 
 
 def test_split_lines_handles_crlf_and_a_last_line_without_newline() -> None:

@@ -16,7 +16,8 @@ from rich.console import Console
 
 from fetchpool._models import Kind, Outcome, Result, Target
 from fetchpool._stats import RunStats
-from fetchpool.cli.progress import ProgressLine, printable
+from fetchpool.cli.literal import printable
+from fetchpool.cli.progress import ProgressLine
 from fetchpool.cli.summary import format_summary, summary_renderable
 from fetchpool.cli.table import TableSink, fit_middle
 
@@ -586,3 +587,28 @@ def test_progress_on_stderr_is_erased_when_stdout_is_a_file(
     assert lines[0].startswith("12 URLs: 12 ok")  # the plain summary remains
     assert len(out.read_text().splitlines()) == 12
     assert "\x1b" not in out.read_text()
+
+
+def test_no_progress_draws_nothing_on_stderr_even_at_a_terminal(
+    server: HTTPTestServer, tmp_path: Path
+) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    from clihelpers import FETCHPOOL, cli_env, write_lines
+
+    urls = [server.url(f"/delay/150/no-progress-{i}") for i in range(8)]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    out = tmp_path / "out.tsv"
+    command = " ".join([*FETCHPOOL, str(path), "--workers", "2", "--no-progress", ">", str(out)])
+    child = pexpect.spawn(
+        "/bin/sh", ["-c", command], env=cli_env({"TERM": "xterm-256color"}), timeout=20
+    )
+    try:
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    raw = child.before.decode("utf-8", errors="replace")
+    assert "\x1b" not in raw  # no live display: no cursor movement, no erasing
+    assert "done ·" not in raw
+    assert raw.strip().startswith("8 URLs: 8 ok")  # only the summary reaches the terminal
+    assert len(out.read_text().splitlines()) == 8

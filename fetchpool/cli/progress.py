@@ -1,7 +1,7 @@
 """The one-line live progress display on standard error, used when standard output is a pipe.
 
 Also holds what the table display shares with it: the `RunView` protocol the run exposes,
-the counts line, and `printable()`, which makes outside text safe to show.
+and the counts line.
 """
 
 from __future__ import annotations
@@ -30,25 +30,6 @@ class RunView(Protocol):
     def total(self) -> int | None:
         """How many URLs there are in all, once known (None until then)."""
         ...
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-_ESCAPES = {code: _escape(chr(code)) for code in (*range(0x20), *range(0x7F, 0xA0))}
-
-
-def printable(text: str) -> str:
-    """`text` with every control or format character (ESC, CR, bidi overrides...) written
-    as a visible escape such as `\\x1b`, so outside text cannot steer the terminal."""
-    if text.isprintable():
-        return text
-    text = text.translate(_ESCAPES)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else _escape(c) for c in text)
 
 
 def in_flight_now(view: RunView) -> Sequence[tuple[Target, float]]:

@@ -10,21 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from .._models import Outcome, Result
-
-# Every control character (C0, DEL, C1) and the invisible bidi/line-separator format
-# characters: none may reach a terminal from data.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-# What json.dumps leaves raw (it escapes only C0 and the quote characters).
-_JSON_RAW = re.compile(r"[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_CONTROL_BUT_NEWLINE = re.compile(
-    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+from .literal import printable, printable_json, printable_lines
 
 CSV_FIELDS = (
     "url",
@@ -41,20 +31,6 @@ CSV_FIELDS = (
     "http_version",
     "saved_to",
 )
-
-
-def escape_controls(text: str) -> str:
-    """Show control characters as visible escapes (`\\t`, `\\x1b`), so data cannot
-    break a TAB-separated line or send escape sequences to a terminal."""
-    if not _CONTROL.search(text):
-        return text
-    return _CONTROL.sub(_escape_one, text)
-
-
-def _escape_one(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def detail(result: Result) -> str:
@@ -90,14 +66,13 @@ def format_plain(result: Result) -> str:
     status = "-" if result.status is None else str(result.status)
     return (
         f"{result.outcome.label}\t{status}\t{result.elapsed:.3f}\t"
-        f"{escape_controls(result.url)}\t{escape_controls(detail(result))}\n"
+        f"{printable(result.url)}\t{printable(detail(result))}\n"
     )
 
 
 def format_jsonl(result: Result) -> str:
     """One JSON object and a newline (JSON escapes every control character)."""
-    text = json.dumps(as_record(result), ensure_ascii=False)
-    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    return printable_json(json.dumps(as_record(result), ensure_ascii=False)) + "\n"
 
 
 def format_csv_header() -> str:
@@ -108,10 +83,7 @@ def format_csv_header() -> str:
 def format_csv(result: Result) -> str:
     """One CSV row; text fields have control characters escaped."""
     record = as_record(result)
-    row = [
-        "" if v is None else escape_controls(v) if isinstance(v, str) else v
-        for v in record.values()
-    ]
+    row = ["" if v is None else printable(v) if isinstance(v, str) else v for v in record.values()]
     buffer = io.StringIO()
     csv.writer(buffer).writerow(row)
     return buffer.getvalue()
@@ -192,7 +164,7 @@ class GithubSink:
         line = format_github(result)
         if line is not None:
             # GitHub shows these lines in the job log too: no control character may pass.
-            self._lines.append(escape_controls(line) + "\n")
+            self._lines.append(printable(line) + "\n")
 
     def flush(self) -> None:
         if self._lines:
@@ -235,10 +207,10 @@ class DocumentSink:
         # that the syntax allows inside a string are escaped here, so none reach a terminal.
         if self._fmt == "sarif":
             text = self._collector.render_sarif(tool_version=self._version)
-            text = _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+            text = printable_json(text)
         else:
             text = self._collector.render_markdown(self._summary())
-            text = _CONTROL_BUT_NEWLINE.sub(_escape_one, text)
+            text = printable_lines(text)
         if not text.endswith("\n"):
             text += "\n"
         self._stream.write(text.encode("utf-8", "surrogateescape"))

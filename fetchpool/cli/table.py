@@ -24,7 +24,8 @@ from rich.style import Style
 
 from .._models import Outcome, Result, Target
 from .._stats import RunStats
-from .progress import RunView, counts_line, in_flight_now, printable
+from .literal import printable
+from .progress import RunView, counts_line, in_flight_now
 from .summary import summary_renderable
 
 __all__ = ["RunView", "TableSink", "fit_end", "fit_middle"]
