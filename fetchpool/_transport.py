@@ -791,14 +791,16 @@ class FastTransport(httpx.AsyncBaseTransport):
     @staticmethod
     def _serialize(request: httpx.Request, method: bytes) -> tuple[bytes, bytes]:
         url = request.url
-        parts = [method, b" ", url.raw_path, b" HTTP/1.1\r\n"]
-        raw = request.headers.raw
-        if (not raw or raw[0][0].lower() != b"host") and "host" not in request.headers:
-            parts += [b"Host: ", url.netloc, b"\r\n"]
-        for name, value in raw:
+        parts = [method, b" ", url.raw_path, b" HTTP/1.1\r\n", b""]
+        has_host = False
+        for name, value in request.headers.raw:
             if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name:
                 raise httpx.LocalProtocolError("header contains a line break")
+            if not has_host and name.lower() == b"host":
+                has_host = True
             parts += [name, b": ", value, b"\r\n"]
+        if not has_host:
+            parts[4] = b"Host: %b\r\n" % url.netloc  # first, as httpx would place it
         parts.append(b"\r\n")
         try:
             body = request.content

@@ -292,6 +292,40 @@ def test_http_proxy_environment_is_honoured_and_no_proxy_too(
     assert proxy.targets == [url]  # not through the proxy the second time
 
 
+# -- the request head ---------------------------------------------------------------------------
+
+
+def _request_at(server: HTTPTestServer, path: str) -> list[tuple[str, str]]:
+    (request,) = [r for r in server.requests if r.path == path]
+    return request.headers
+
+
+def test_request_head_has_one_host_and_the_default_headers(
+    tmp_path: Path, fresh_server: HTTPTestServer
+) -> None:
+    urls = [fresh_server.url("/headers/a"), fresh_server.url("/headers/b?q=1")]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    assert run_fetchpool(path, "--method", "HEAD").returncode == 0
+    assert run_fetchpool(path).returncode == 0
+    netloc = urlsplit(urls[0]).netloc
+    for request in fresh_server.requests:
+        names = [name.lower() for name, _ in request.headers]
+        assert sorted(names) == ["accept", "accept-encoding", "host", "user-agent"]
+        assert request.header("Host") == netloc
+        assert request.header("Accept") == "*/*"
+    assert [r.method for r in fresh_server.requests] == ["HEAD", "HEAD", "GET", "GET"]
+    assert fresh_server.requests[-1].target == "/headers/b?q=1"
+
+
+def test_host_given_with_dash_h_replaces_the_default_one(
+    tmp_path: Path, fresh_server: HTTPTestServer
+) -> None:
+    path = write_lines(tmp_path / "urls.txt", [fresh_server.url("/headers/vhost")])
+    assert run_fetchpool(path, "-H", "Host: example.test").returncode == 0
+    hosts = [v for k, v in _request_at(fresh_server, "/headers/vhost") if k.lower() == "host"]
+    assert hosts == ["example.test"]
+
+
 # -- credentials --------------------------------------------------------------------------------
 
 
