@@ -28,8 +28,22 @@ _SCHEMES = ("http", "https")
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
+# The common case, an ASCII http(s) URL with a plain host name or IPv4 address: one regex
+# match decides it valid. Anything else (user info, IPv6, IDN, odd ports) gets the full check.
+_PLAIN_URL = re.compile(
+    r"(?i:https?)://[A-Za-z0-9._~-]+(?::([0-9]{1,5}))?(?:[/?#][^\x00-\x20\x7f-\x9f]*)?"
+)
+
+
 def check_url(text: str) -> str | None:
     """Return why `text` is not a fetchable http(s) URL, or None when it is."""
+    plain = _PLAIN_URL.fullmatch(text)
+    if plain is not None and (plain[1] is None or 0 < int(plain[1]) <= 65535):
+        return None
+    return _check_url_fully(text)
+
+
+def _check_url_fully(text: str) -> str | None:
     scheme, sep, rest = text.partition(":")
     if not sep or not scheme.isascii() or not scheme.isalpha():
         return "invalid URL: no scheme (expected http:// or https://)"

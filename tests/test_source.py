@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import Iterator
 
 import pytest
 
 from fetchpool import Target, TargetReader, open_inputs, parse_line
 from fetchpool._config import MAX_LINE
-from fetchpool._source import _LineSplitter
+from fetchpool._source import _PLAIN_URL, _check_url_fully, _LineSplitter, check_url
 
 
 def test_surrounding_whitespace_is_stripped() -> None:
@@ -63,6 +64,35 @@ def test_http_and_https_urls_are_valid(url: str) -> None:
     assert target is not None
     assert target.invalid is None
     assert target.url == url
+
+
+def _near_urls(count: int, seed: int = 5) -> list[str]:
+    """URL-like strings, most valid, many a character or two away from invalid."""
+    rng = random.Random(seed)
+    schemes = ["http", "https", "HTTP", "Https", "http", "https", "htp", "http2", "ftp", ""]
+    hosts = ["a", "h.test", "127.0.0.1", "x-y.z", "h_1", "[::1]", "", "u@h", "u:p@h", "ä.test"]
+    ports = ["", ":", ":0", ":1", ":80", ":65535", ":65536", ":99999", ":00080", ":8a", ":123456"]
+    tails = ["", "/", "/p", "?q=1", "#f", "/a b", "/a\tb", "/\x7f", "/\x85", "/é", "/%zz", "/[x]"]
+    extra = [" ", "\x00", "@", ":", "/", "[", "]", "#", "?", "%", "\\", "~", "é", "\x9f"]
+    urls = []
+    for _ in range(count):
+        url = rng.choice(schemes) + rng.choice(["://"] * 6 + [":/", ":", "//"])
+        url += rng.choice(hosts) + rng.choice(ports) + rng.choice(tails)
+        if rng.random() < 0.3:
+            at = rng.randrange(len(url) + 1)
+            url = url[:at] + rng.choice(extra) + url[at:]
+        urls.append(url)
+    return urls
+
+
+def test_check_url_fast_path_agrees_with_the_full_check() -> None:
+    urls = _near_urls(20_000)
+    verdicts = [check_url(url) for url in urls]
+    assert verdicts == [_check_url_fully(url) for url in urls]
+    # The sample covers both outcomes, and the fast path decided many of the valid ones.
+    valid = [url for url, verdict in zip(urls, verdicts, strict=True) if verdict is None]
+    assert len(urls) / 20 < len(valid) < len(urls) * 0.9
+    assert sum(_PLAIN_URL.fullmatch(url) is not None for url in valid) > len(urls) / 50
 
 
 def test_a_line_over_64_kib_is_invalid_with_a_short_preview() -> None:
