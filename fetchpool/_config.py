@@ -30,9 +30,17 @@ class StatusSet:
     """A set of HTTP status codes given as ranges, such as `200-299,301,403`."""
 
     ranges: tuple[tuple[int, int], ...]
+    _codes: frozenset[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every status a response can carry is three digits, so this set stays small.
+        codes = frozenset(
+            code for lo, hi in self.ranges for code in range(max(lo, 100), min(hi, 999) + 1)
+        )
+        object.__setattr__(self, "_codes", codes)
 
     def __contains__(self, status: object) -> bool:
-        return isinstance(status, int) and any(lo <= status <= hi for lo, hi in self.ranges)
+        return isinstance(status, int) and status in self._codes
 
     def __str__(self) -> str:
         return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ranges)

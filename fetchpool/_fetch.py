@@ -314,7 +314,8 @@ class Fetcher:
             async with asyncio.timeout(settings.timeout):
                 while True:
                     attempts += 1
-                    attempt = _Attempt(save_path=attempt.save_path)
+                    if attempts > 1:
+                        attempt = _Attempt(save_path=attempt.save_path)
                     await self._attempt(target, attempt, attempts)
                     if attempts > settings.retries or not _transient(
                         attempt.failure, attempt.status
@@ -374,12 +375,11 @@ class Fetcher:
         client = self._client
         try:
             url = httpx.URL(target.url)
-            first_origin = _origin(url)
+            first_origin = None  # known once a redirect is followed
             same_origin = True
             method = settings.method
             seen: set[str] = set()
             for hop in range(MAX_REDIRECTS + 1):
-                same_origin = same_origin and _origin(url) == first_origin
                 headers = self._headers_with_secrets if same_origin else self._headers
                 if self._rate is not None and (hop or attempt_number > 1):
                     await self._rate.acquire()  # later requests of this URL (the first waited)
@@ -409,6 +409,8 @@ class Fetcher:
                     )
                     if location:
                         await self._drain(response, REDIRECT_BODY_CAP, None)
+                        if first_origin is None:
+                            first_origin = _origin(url)
                         seen.add(str(url))
                         try:
                             url = response.url.join(location)
@@ -418,6 +420,7 @@ class Fetcher:
                             raise _RedirectError(f"redirect to unsupported scheme {url.scheme!r}")
                         if str(url) in seen:
                             raise _RedirectError(f"redirect loop after {hop + 1} redirects")
+                        same_origin = same_origin and _origin(url) == first_origin
                         if response.status_code == 303 and method != "HEAD":
                             method = "GET"
                         continue
@@ -431,7 +434,12 @@ class Fetcher:
                         await self._drain(response, settings.body_cap, attempt)
                     return
                 finally:
-                    await response.aclose()
+                    if self._transport is not None:
+                        # Our transport's response: closing its stream is all aclose() would
+                        # do, without httpx's per-call context manager.
+                        await cast(httpx.AsyncByteStream, response.stream).aclose()
+                    else:
+                        await response.aclose()
             raise _RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
         except Exception as exc:  # noqa: BLE001 - every failure becomes data
             attempt.failure = classify(exc, timeout=settings.timeout)

@@ -240,6 +240,17 @@ def test_no_follow_judges_the_3xx_by_accept(server: HTTPTestServer) -> None:
     assert (result.outcome, result.status) == (Outcome.OK, 302)
 
 
+def test_status_set_holds_exactly_its_ranges() -> None:
+    accept = fetchpool.StatusSet.parse("200-299, 301,418-418")
+    inside = [200, 250, 299, 301, 418]
+    outside = [100, 199, 300, 302, 417, 419, 599, 1000, True, "200", None, 200.0]
+    assert all(code in accept for code in inside)
+    assert not any(code in accept for code in outside)
+    assert str(accept) == "200-299,301,418"
+    assert fetchpool.StatusSet(((0, 10**12),)) != accept  # built directly, still a small set
+    assert 999 in fetchpool.StatusSet(((0, 10**12),))
+
+
 def _seen_headers(server: HTTPTestServer, path: str) -> dict[str, str]:
     (request,) = [r for r in server.requests if r.path == path]
     return {k.lower(): v for k, v in request.headers}
