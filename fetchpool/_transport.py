@@ -791,22 +791,29 @@ class FastTransport(httpx.AsyncBaseTransport):
     @staticmethod
     def _serialize(request: httpx.Request, method: bytes) -> tuple[bytes, bytes]:
         url = request.url
-        parts = [method, b" ", url.raw_path, b" HTTP/1.1\r\n", b""]
-        has_host = False
-        for name, value in request.headers.raw:
-            if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name:
-                raise httpx.LocalProtocolError("header contains a line break")
-            if not has_host and name.lower() == b"host":
-                has_host = True
-            parts += [name, b": ", value, b"\r\n"]
-        if not has_host:
-            parts[4] = b"Host: %b\r\n" % url.netloc  # first, as httpx would place it
-        parts.append(b"\r\n")
-        try:
-            body = request.content
-        except httpx.RequestNotRead:
-            body = b""  # a streaming body: sent by _exchange
-        return b"".join(parts), body
+        raw = request.headers.raw
+        block = b"\r\n".join([b"%b: %b" % field for field in raw])
+        # The joined block has exactly one CR LF between fields: any other CR or LF came
+        # from a name or a value, and would let it forge headers of its own.
+        breaks = len(raw) - 1 if raw else 0
+        if block.count(b"\n") != breaks or block.count(b"\r") != breaks:
+            raise httpx.LocalProtocolError("header contains a line break")
+        lowered = block.lower()
+        if lowered.startswith(b"host:") or b"\nhost:" in lowered:
+            host = b""
+        else:
+            host = b"Host: %b\r\n" % url.netloc  # first, as httpx would place it
+        head = b"%b %b HTTP/1.1\r\n%b%b%b\r\n" % (
+            method,
+            url.raw_path,
+            host,
+            block,
+            b"\r\n" if raw else b"",
+        )
+        stream = request.stream
+        # A body given as bytes is sent with the head; a streaming body by _exchange.
+        body = b"".join(stream) if isinstance(stream, httpx.ByteStream) else b""
+        return head, body
 
     async def _connect(
         self, origin: Origin, timeout: float | None, loop: asyncio.AbstractEventLoop

@@ -422,6 +422,55 @@ def test_request_line_host_and_body_are_sent() -> None:
     run(scenario())
 
 
+def test_request_head_is_exactly_what_the_request_says() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (_client, transport):
+            url = srv.base + "/cl?a=1&b=%20"
+            no_body = httpx.ByteStream(b"")
+            headers = [("X-One", "1"), ("x-two", "a, b"), ("Accept", "*/*")]
+            # Without a Host header (a request built with stream=): the transport adds it, first.
+            request = httpx.Request("GET", url, headers=headers, stream=no_body)
+            await (await transport.handle_async_request(request)).aread()
+            assert (
+                srv.requests[-1]
+                == (
+                    f"GET /cl?a=1&b=%20 HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+                    "X-One: 1\r\nx-two: a, b\r\nAccept: */*\r\n\r\n"
+                ).encode()
+            )
+            # A Host header of any case is kept, and not sent twice.
+            request = httpx.Request("HEAD", url, headers=[("hOsT", "vhost.test")], stream=no_body)
+            await (await transport.handle_async_request(request)).aread()
+            assert srv.requests[-1] == b"HEAD /cl?a=1&b=%20 HTTP/1.1\r\nhOsT: vhost.test\r\n\r\n"
+            second = [("X-Host", "h"), ("Host", "v.test")]
+            request = httpx.Request("GET", srv.base + "/cl", headers=second, stream=no_body)
+            await (await transport.handle_async_request(request)).aread()
+            assert srv.requests[-1] == b"GET /cl HTTP/1.1\r\nX-Host: h\r\nHost: v.test\r\n\r\n"
+            # No headers at all.
+            request = httpx.Request("GET", srv.base + "/cl", stream=no_body)
+            await (await transport.handle_async_request(request)).aread()
+            host = f"Host: 127.0.0.1:{srv.port}".encode()
+            assert srv.requests[-1] == b"GET /cl HTTP/1.1\r\n" + host + b"\r\n\r\n"
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "header",
+    [("X-Evil", "a\r\nInjected: yes"), ("X-Evil", "a\nb"), ("X-Evil", "a\rb"), ("X-Ev\nil", "a")],
+)
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(
+    header: tuple[str, str],
+) -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, _transport):
+            with pytest.raises(httpx.LocalProtocolError, match="line break"):
+                await client.get(srv.base + "/cl", headers=[header])
+            assert srv.requests == []
+
+    run(scenario())
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 def test_large_body_streams_in_chunks(loop: str) -> None:
     async def scenario() -> None:
