@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 import httpx
 
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
+from ._deadline import Deadlines
 from ._models import Kind, Outcome, Result, Target
 from ._transport import FastTransport
 
@@ -256,6 +257,7 @@ class Fetcher:
         # already bounds every step, and a timer per read costs time per request.
         self._extensions = {"timeout": httpx.Timeout(None).as_dict()}
         self._settings = settings
+        self._deadlines = Deadlines(settings.timeout)
         self._clock = clock
         self._sleep = sleep
         self._cache = cache
@@ -311,7 +313,7 @@ class Fetcher:
         attempts = 0
         attempt = _Attempt()
         try:
-            async with asyncio.timeout(settings.timeout):
+            with self._deadlines.scope():
                 while True:
                     attempts += 1
                     if attempts > 1:
