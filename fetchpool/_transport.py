@@ -28,6 +28,9 @@ _READ_LOW_WATER = 64 * 1024
 _ATTEMPT_TIMEOUT = 2.0  # seconds for each address but the last of a host with several
 
 _HEAD_END = re.compile(rb"\n\r?\n")
+# Header lines that are all plainly `name: value` CR LF (no folding, no bare CR or LF, no
+# space in a name) are split without checks line by line; other blocks take the full parser.
+_PLAIN_FIELDS = re.compile(rb"(?:[^:\s]+:[^\r\n]*\r\n)*[^:\s]+:[^\r\n]*\r?")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE"})
@@ -73,6 +76,38 @@ def _connect_error(exc: BaseException, host: str, port: int) -> httpx.ConnectErr
     err = httpx.ConnectError(text)
     err.__cause__ = exc
     return err
+
+
+def _parse_fields(block: bytes) -> list[tuple[bytes, bytes]]:
+    """The (name, value) pairs of the header lines that follow the status line."""
+    if not block:
+        return []
+    if not _PLAIN_FIELDS.fullmatch(block):
+        return _parse_fields_fully(block)
+    headers = []
+    for line in block.rstrip(b"\r").split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        headers.append((name, value.strip(b" \t")))
+    return headers
+
+
+def _parse_fields_fully(block: bytes) -> list[tuple[bytes, bytes]]:
+    headers: list[tuple[bytes, bytes]] = []
+    for line in block.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line[:1] in (b" ", b"\t"):
+            # Obsolete line folding: the line continues the previous header's value.
+            if not headers:
+                raise httpx.RemoteProtocolError("malformed header (continuation first)")
+            name, value = headers[-1]
+            headers[-1] = (name, value + b" " + line.strip(b" \t"))
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep or not name or b" " in name or b"\t" in name:
+            raise httpx.RemoteProtocolError(f"malformed header line {bytes(line[:80])!r}")
+        headers.append((name, value.strip(b" \t")))
+    return headers
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -221,8 +256,7 @@ class _Connection(asyncio.Protocol):
         return rest
 
     def _parse_head(self, head: bytes) -> None:
-        lines = head.split(b"\n")
-        status_line = lines[0]
+        status_line, _, block = head.partition(b"\n")
         if status_line.endswith(b"\r"):
             status_line = status_line[:-1]
         parts = status_line.split(b" ", 2)
@@ -241,27 +275,13 @@ class _Connection(asyncio.Protocol):
             raise httpx.RemoteProtocolError(f"invalid status code {status}")
         reason = parts[2] if len(parts) == 3 else b""
 
-        headers: list[tuple[bytes, bytes]] = []
+        headers = _parse_fields(block)
         content_length: int | None = None
         chunked = False
         has_te = False
         conn_close = False
         conn_keep_alive = False
-        for line in lines[1:]:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line[:1] in (b" ", b"\t"):
-                # Obsolete line folding: the line continues the previous header's value.
-                if not headers:
-                    raise httpx.RemoteProtocolError("malformed header (continuation first)")
-                name, value = headers[-1]
-                headers[-1] = (name, value + b" " + line.strip(b" \t"))
-                continue
-            name, sep, value = line.partition(b":")
-            if not sep or not name or b" " in name or b"\t" in name:
-                raise httpx.RemoteProtocolError(f"malformed header line {bytes(line[:80])!r}")
-            value = value.strip(b" \t")
-            headers.append((name, value))
+        for name, value in headers:
             n = len(name)
             if n == 14 or n == 17 or n == 10:
                 lname = name.lower()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import ssl
 import struct
@@ -18,7 +19,12 @@ import httpx
 import pytest
 import trustme
 
-from fetchpool._transport import FastTransport
+from fetchpool._transport import (
+    _PLAIN_FIELDS,
+    FastTransport,
+    _parse_fields,
+    _parse_fields_fully,
+)
 
 LOOPS = ["asyncio"]
 try:
@@ -747,3 +753,45 @@ def test_tls_without_verification_accepts_an_untrusted_certificate(ca: trustme.C
             assert (await client.get(srv.base + "/cl")).status_code == 200
 
     run(scenario())
+
+
+# -- the header parser ----------------------------------------------------------------------------
+
+
+def _header_blocks(count: int, seed: int = 3) -> list[bytes]:
+    """Header blocks as servers send them, and as broken or odd ones do."""
+    rng = random.Random(seed)
+    names = [b"Content-Length", b"X-A", b"set-cookie", b"", b"Bad Name", b"T\tab", b"a@b", b"\x0c"]
+    values = [b"5", b" 5 ", b"\t", b"", b"a:b", b"x\ry", b"text/html; charset=utf-8", b"\xff"]
+    ends = [b"\r\n"] * 6 + [b"\n", b"\r\r\n"]
+    blocks = []
+    for _ in range(count):
+        lines = []
+        for _ in range(rng.randrange(1, 6)):
+            if rng.random() < 0.08:
+                line = rng.choice([b" folded", b"\tfolded", b"no colon", b":empty name"])
+            else:
+                line = rng.choice(names[:3] * 4 + names) + b":" + rng.choice(values)
+            lines.append(line + rng.choice(ends))
+        block = b"".join(lines)
+        # The head ends before the blank line, so the last line keeps at most its CR.
+        blocks.append(block[:-1] if block.endswith(b"\n") else block)
+    return blocks
+
+
+def _outcome(parse: Callable[[bytes], Any], block: bytes) -> Any:
+    try:
+        return parse(block)
+    except httpx.RemoteProtocolError as exc:
+        return ("error", str(exc))
+
+
+def test_header_fast_path_agrees_with_the_line_by_line_parser() -> None:
+    blocks = _header_blocks(5000)
+    fast = [_outcome(_parse_fields, block) for block in blocks]
+    assert fast == [_outcome(_parse_fields_fully, block) for block in blocks]
+    plain = sum(_PLAIN_FIELDS.fullmatch(block) is not None for block in blocks)
+    errors = sum(isinstance(result, tuple) for result in fast)
+    assert plain > 500
+    assert errors > 500  # both paths and both outcomes were exercised
+    assert _parse_fields(b"A: 1\r\nB:2  \r") == [(b"A", b"1"), (b"B", b"2")]
