@@ -30,8 +30,9 @@ _FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 # The common case, an ASCII http(s) URL with a plain host name or IPv4 address: one regex
 # match decides it valid. Anything else (user info, IPv6, IDN, odd ports) gets the full check.
+# The scheme is spelt out: with (?i), U+017F (long s) would match "s" too.
 _PLAIN_URL = re.compile(
-    r"(?i:https?)://[A-Za-z0-9._~-]+(?::([0-9]{1,5}))?(?:[/?#][^\x00-\x20\x7f-\x9f]*)?"
+    r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~-]+(?::([0-9]{1,5}))?(?:[/?#][^\x00-\x20\x7f-\x9f]*)?"
 )
 
 

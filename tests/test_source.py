@@ -70,6 +70,7 @@ def _near_urls(count: int, seed: int = 5) -> list[str]:
     """URL-like strings, most valid, many a character or two away from invalid."""
     rng = random.Random(seed)
     schemes = ["http", "https", "HTTP", "Https", "http", "https", "htp", "http2", "ftp", ""]
+    schemes.append("http\u017f")  # LATIN SMALL LETTER LONG S: case-folds to "s"
     hosts = ["a", "h.test", "127.0.0.1", "x-y.z", "h_1", "[::1]", "", "u@h", "u:p@h", "ä.test"]
     ports = ["", ":", ":0", ":1", ":80", ":65535", ":65536", ":99999", ":00080", ":8a", ":123456"]
     tails = ["", "/", "/p", "?q=1", "#f", "/a b", "/a\tb", "/\x7f", "/\x85", "/é", "/%zz", "/[x]"]
