@@ -818,21 +818,23 @@ class FastTransport(httpx.AsyncBaseTransport):
         breaks = len(raw) - 1 if raw else 0
         if block.count(b"\n") != breaks or block.count(b"\r") != breaks:
             raise httpx.LocalProtocolError("header contains a line break")
-        lowered = block.lower()
-        if lowered.startswith(b"host:") or b"\nhost:" in lowered:
-            host = b""
-        else:
-            host = b"Host: %b\r\n" % url.netloc  # first, as httpx would place it
+        lowered = b"\n" + block.lower()
+        # Host first, as httpx would place it, unless the request has one.
+        host = b"" if b"\nhost:" in lowered else b"Host: %b\r\n" % url.netloc
+        stream = request.stream
+        # A body given as bytes is sent with the head; a streaming body by _exchange.
+        body = b"".join(stream) if isinstance(stream, httpx.ByteStream) else b""
+        if body and b"\ncontent-length:" not in lowered and b"\ntransfer-encoding:" not in lowered:
+            # Built with stream=, which adds no headers: without a length the server
+            # would read the body as the start of the next request.
+            block += b"%bContent-Length: %d" % (b"\r\n" if raw else b"", len(body))
         head = b"%b %b HTTP/1.1\r\n%b%b%b\r\n" % (
             method,
             url.raw_path,
             host,
             block,
-            b"\r\n" if raw else b"",
+            b"\r\n" if block else b"",
         )
-        stream = request.stream
-        # A body given as bytes is sent with the head; a streaming body by _exchange.
-        body = b"".join(stream) if isinstance(stream, httpx.ByteStream) else b""
         return head, body
 
     async def _connect(

@@ -60,6 +60,7 @@ class RawServer:
         self.open = 0
         self.peak = 0
         self.requests: list[bytes] = []
+        self.bodies: list[bytes] = []  # the body of each request, by its Content-Length
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.readers: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}
@@ -110,8 +111,7 @@ class RawServer:
                 for line in head.split(b"\r\n")[1:]:
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":", 1)[1])
-                if length:
-                    await reader.readexactly(length)
+                self.bodies.append(await reader.readexactly(length) if length else b"")
                 served += 1
                 route = ROUTES[target.decode().split("?")[0]]
                 if not await route(self, writer, method, served):
@@ -457,6 +457,28 @@ def test_request_head_is_exactly_what_the_request_says() -> None:
             await (await transport.handle_async_request(request)).aread()
             host = f"Host: 127.0.0.1:{srv.port}".encode()
             assert srv.requests[-1] == b"GET /cl HTTP/1.1\r\n" + host + b"\r\n\r\n"
+
+    run(scenario())
+
+
+def test_a_body_given_as_a_byte_stream_is_sent_with_its_length() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for() as (client, transport):
+            request = httpx.Request("POST", srv.base + "/cl", stream=httpx.ByteStream(b"xyz"))
+            await (await transport.handle_async_request(request)).aread()
+            assert srv.requests[-1].endswith(b"\r\nContent-Length: 3\r\n\r\n")
+            assert srv.bodies[-1] == b"xyz"
+            # A length given by the caller is kept, not doubled.
+            headers = [("Content-Length", "3")]
+            request = httpx.Request(
+                "PUT", srv.base + "/cl", headers=headers, stream=httpx.ByteStream(b"abc")
+            )
+            await (await transport.handle_async_request(request)).aread()
+            assert srv.requests[-1].lower().count(b"content-length") == 1
+            assert srv.bodies[-1] == b"abc"
+            # The connection stayed in step: the next request is read as a request.
+            assert (await client.get(srv.base + "/cl")).status_code == 200
+            assert srv.connections == 1
 
     run(scenario())
 
