@@ -192,9 +192,10 @@ class ResultCache:
         """Remember an OK result; a FAIL forgets the URL; a CANCELLED one changes nothing.
 
         An OK result without a status (a timeout let through by `--accept-timeouts`)
-        is not remembered: the link was never seen to answer.
+        is not remembered: the link was never seen to answer. Nor is one served from
+        this cache (no attempt made): it must not renew its own entry.
         """
-        if result.outcome is Outcome.OK and result.status is not None:
+        if result.outcome is Outcome.OK and result.status is not None and result.attempts:
             self._entries[result.url] = CachedEntry(
                 url=result.url,
                 status=result.status,

@@ -87,6 +87,18 @@ def test_an_accepted_timeout_is_not_cached(tmp_path: Path) -> None:
     assert cache.get("https://slow.example/") is None
 
 
+def test_a_result_served_from_the_cache_does_not_renew_its_entry(tmp_path: Path) -> None:
+    clock = FakeClock()
+    cache = ResultCache.load(tmp_path / "c.jsonl", max_age=DAY, clock=clock)
+    cache.put(ok("https://a.example/"))
+    clock.now += DAY * 0.9
+    entry = cache.get("https://a.example/")
+    assert entry is not None
+    cache.put(entry.to_result(Target("https://a.example/", "README.md", 3)))
+    clock.now += DAY * 0.2  # a day after the real check: stale, though used in between
+    assert cache.get("https://a.example/") is None
+
+
 def test_entries_expire_after_max_age(tmp_path: Path) -> None:
     clock = FakeClock()
     cache = ResultCache.load(tmp_path / "c.jsonl", max_age=3600, clock=clock)
