@@ -97,6 +97,15 @@ def test_markdown_report_lists_each_failing_place_once(docs: Path, server: HTTPT
     assert f"**{len(broken)} failed**" in report
 
 
+def test_markdown_report_and_stderr_summary_show_the_same_wall_time(
+    docs: Path, server: HTTPTestServer
+) -> None:
+    # The clock stops once, when the last result is in; both reports read it afterwards.
+    _status, out, err = run_docs(docs, "--format", "markdown")
+    in_report = [line for line in out.decode().splitlines() if " cancelled in " in line]
+    assert in_report == [err.decode().splitlines()[0]]
+
+
 def test_sarif_report_is_valid_and_locates_each_failure(docs: Path, server: HTTPTestServer) -> None:
     status, out, _ = run_docs(docs, "--format", "sarif")
     assert status == 1

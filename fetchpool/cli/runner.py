@@ -268,6 +268,7 @@ async def _run(
                 display.stop()
         if pool.cancelled is not None and not state.output_closed:
             stats.interrupted = pool.cancelled
+        stats.stop()  # every report of the run (summary, document, table) shows one wall time
         output.finish()
     if reader is not None and reader.error is not None:
         read_errors.append(reader.error)

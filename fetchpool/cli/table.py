@@ -311,7 +311,6 @@ class TableSink:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._stats.stop()
         if self._error is not None:
             if self._live is not None and self._live.is_started:
                 with contextlib.suppress(OSError):
