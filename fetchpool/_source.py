@@ -68,23 +68,48 @@ def _check_url_fully(text: str) -> str | None:
     return None
 
 
+def _line_text(raw: bytes) -> tuple[str, str | None] | None:
+    """The text of an input line and why it cannot be a URL (None when it may be);
+    None for a blank line or a `#` comment. The one place these rules live."""
+    if len(raw) > MAX_LINE:
+        preview = raw[:PREVIEW].decode("utf-8", "replace").strip() + "…"
+        return preview, f"invalid URL: line over {MAX_LINE // 1024} KiB"
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace").strip(), "invalid URL: not valid UTF-8"
+    if not text or text.startswith("#"):
+        return None
+    return text, None
+
+
 def parse_line(raw: bytes, *, source: str = "-", line: int = 0) -> Target | None:
     """Turn one input line (without its newline) into a `Target`.
 
     Returns None for blank lines and `#` comments. A line that is not a
     fetchable URL still becomes a `Target`, with `invalid` set to the reason.
     """
-    if len(raw) > MAX_LINE:
-        preview = raw[:PREVIEW].decode("utf-8", "replace").strip() + "…"
-        return Target(preview, source, line, f"invalid URL: line over {MAX_LINE // 1024} KiB")
-    try:
-        text = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", "replace").strip()
-        return Target(text, source, line, "invalid URL: not valid UTF-8")
-    if not text or text.startswith("#"):
+    read = _line_text(raw)
+    if read is None:
         return None
-    return Target(text, source, line, check_url(text))
+    text, invalid = read
+    return Target(text, source, line, check_url(text) if invalid is None else invalid)
+
+
+def count_targets(inputs: Sequence[Input]) -> int | None:
+    """How many targets regular-file inputs will yield, read with pread so their offsets
+    stay where the reader needs them; None when an input is a pipe or a terminal."""
+    if not inputs or not all(i.is_regular_file for i in inputs):
+        return None
+    total = 0
+    for source in inputs:
+        splitter = _LineSplitter()
+        offset = 0
+        while chunk := os.pread(source.fd, CHUNK * 16, offset):
+            offset += len(chunk)
+            total += sum(_line_text(raw) is not None for raw in splitter.feed(chunk))
+        total += sum(_line_text(raw) is not None for raw in splitter.end())
+    return total
 
 
 @dataclass(slots=True)

@@ -11,7 +11,14 @@ import pytest
 
 from fetchpool import Target, TargetReader, open_inputs, parse_line
 from fetchpool._config import MAX_LINE
-from fetchpool._source import _PLAIN_URL, _check_url_fully, _LineSplitter, check_url
+from fetchpool._source import (
+    _PLAIN_URL,
+    Input,
+    _check_url_fully,
+    _LineSplitter,
+    check_url,
+    count_targets,
+)
 
 
 def test_surrounding_whitespace_is_stripped() -> None:
@@ -147,6 +154,36 @@ def test_several_files_are_read_in_order_with_source_and_line(tmp_path) -> None:
     ]
     assert reader.done
     assert reader.read_count == 4
+
+
+def test_counted_targets_are_the_targets_the_reader_yields(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    one = tmp_path / "one.txt"
+    one.write_bytes(
+        "http://a.test/1\r\n"
+        "\u00a0\n"  # blank once decoded (str.strip, not bytes.strip)
+        "\u2003# an indented comment\n"
+        "  \t\n".encode()
+        + b"#"
+        + b"x" * (MAX_LINE + 10)
+        + b"\n"  # over 64 KiB: reported, though it starts with #
+        + b"\xff\xfe\n"  # not UTF-8: reported
+        + b"http://a.test/last-without-newline"
+    )
+    two = tmp_path / "two.txt"
+    two.write_bytes(b"")
+    inputs = open_inputs([str(one), str(two)])
+    counted = count_targets(inputs)
+    targets = _read_all(TargetReader(inputs))
+    assert counted == len(targets) == 4
+
+
+def test_a_pipe_is_not_counted_up_front() -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        assert count_targets([Input("-", read_fd)]) is None
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 def test_a_pipe_is_read_lazily_as_lines_arrive() -> None:

@@ -18,7 +18,7 @@ from .._config import Settings
 from .._links import Places, extract_targets, filter_targets, keep
 from .._models import Result, Target
 from .._pool import Pool
-from .._source import Input, TargetReader
+from .._source import Input, TargetReader, count_targets
 from .._stats import RunStats
 from .sinks import ResultSink
 
@@ -91,23 +91,6 @@ class RunView:
     def total(self) -> int | None:
         total = self._pool.total
         return total if total is not None else self.counted
-
-
-def count_lines(inputs: Sequence[Input]) -> int | None:
-    """Count the URL lines of regular files without moving their read offsets (pread)."""
-    if not inputs or not all(i.is_regular_file for i in inputs):
-        return None
-    total = 0
-    for source in inputs:
-        offset, tail = 0, b""
-        while chunk := os.pread(source.fd, 1 << 20, offset):
-            offset += len(chunk)
-            lines = (tail + chunk).split(b"\n")
-            tail = lines.pop()
-            total += sum(1 for line in lines if (s := line.strip()) and not s.startswith(b"#"))
-        if (s := tail.strip()) and not s.startswith(b"#"):
-            total += 1
-    return total
 
 
 def execute(
@@ -236,7 +219,7 @@ async def _run(
         view = RunView(pool)
 
         async def count() -> None:
-            view.counted = await _on_daemon_thread(count_lines, plan.inputs)
+            view.counted = await _on_daemon_thread(count_targets, plan.inputs)
 
         display = make_display(view) if make_display is not None else None
         output = _Output(make_sink(view), stats, pool, state, env, plan.cache, places)
