@@ -202,6 +202,15 @@ def test_retry_after_http_date_is_honoured(fresh_server: HTTPTestServer) -> None
     assert time.monotonic() - started >= 0.5
 
 
+def test_a_retry_after_that_is_not_a_number_falls_back_to_the_backoff(
+    fresh_server: HTTPTestServer,
+) -> None:
+    # "²" is a digit to str.isdigit() but not a number to float(): a hostile server's header.
+    assert fetchpool._fetch.retry_after("\u00b2") is None
+    result = fetch_one(fresh_server.url("/flaky/rs/1/503?retry_after=%C2%B2"), retries=1)
+    assert (result.outcome, result.status, result.attempts) == (Outcome.OK, 200, 2)
+
+
 def test_retry_after_longer_than_the_time_left_is_not_waited(fresh_server: HTTPTestServer) -> None:
     started = time.monotonic()
     result = fetch_one(fresh_server.url("/flaky/rl/1/503?retry_after=60"), retries=2, timeout=3)
