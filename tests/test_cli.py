@@ -29,7 +29,9 @@ from clihelpers import (
 )
 from httpserver import HTTPTestServer, closed_port
 
-from fetchpool import __version__
+from fetchpool import Settings, __version__
+from fetchpool._cache import parse_duration
+from fetchpool._config import DEFAULT_MAX_CACHE_AGE
 
 REPO = Path(__file__).resolve().parent.parent
 JSONL_KEYS = {
@@ -723,6 +725,24 @@ def test_workers_bound_concurrency(fresh_server: HTTPTestServer, tmp_path: Path)
     assert fresh_server.max_open_connections <= 3
     # ...and the pool does use its workers (24 x 100 ms in one lane would be slow).
     assert fresh_server.max_open_connections >= 2
+
+
+def test_contract_defaults_8_workers_2_retries(
+    fresh_server: HTTPTestServer, tmp_path: Path
+) -> None:
+    urls = [fresh_server.url(f"/delay/100/{i}") for i in range(24)]
+    urls.append(fresh_server.url("/flaky/default/2/503"))
+    proc = run_fetchpool(write_lines(tmp_path / "urls.txt", urls), "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert fresh_server.max_open_connections == 8
+    (flaky,) = [r for r in parse_jsonl(proc.stdout) if "/flaky/" in r["url"]]
+    assert flaky["attempts"] == 3
+
+
+def test_contract_defaults_in_settings() -> None:
+    settings = Settings()
+    assert (settings.workers, settings.timeout, settings.retries) == (8, 30.0, 2)
+    assert parse_duration(DEFAULT_MAX_CACHE_AGE) == 86400.0
 
 
 def test_one_shared_client_keeps_connections_alive(

@@ -18,6 +18,7 @@ from email.utils import formatdate
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import httpx
 import pytest
 from clihelpers import FETCHPOOL, cli_env, parse_jsonl, run_fetchpool, write_lines
 from httpserver import HTTPTestServer
@@ -172,6 +173,28 @@ def test_retries_give_up_after_the_given_number(fresh_server: HTTPTestServer) ->
     result = fetch_one(fresh_server.url("/flaky/r2/5/502"), retries=1)
     assert (result.status, result.attempts) == (502, 2)
     assert fresh_server.hits("/flaky/r2/") == 2
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_every_transient_status_of_the_contract_is_retried(
+    fresh_server: HTTPTestServer, status: int
+) -> None:
+    result = fetch_one(fresh_server.url(f"/flaky/t{status}/1/{status}"), retries=1)
+    assert (result.outcome, result.status, result.attempts) == (Outcome.OK, 200, 2)
+
+
+def test_backoff_doubles_per_attempt_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    fetcher = fetchpool.Fetcher(httpx.AsyncClient(), fetchpool.Settings())
+    highest = [min(8.0, 0.25 * 2 ** (n - 1)) for n in range(1, 8)]
+    monkeypatch.setattr(fetchpool._fetch.random, "uniform", lambda lo, hi: hi)
+    assert [fetcher._backoff(n, None) for n in range(1, 8)] == highest
+    monkeypatch.setattr(fetchpool._fetch.random, "uniform", lambda lo, hi: lo)
+    assert [fetcher._backoff(n, None) for n in range(1, 8)] == [h / 2 for h in highest]
+    monkeypatch.undo()
+    draws = {fetcher._backoff(3, None) for _ in range(20)}
+    assert len(draws) > 1  # jittered, not a fixed wait
+    assert all(0.5 <= d <= 1.0 for d in draws)
+    assert fetcher._backoff(3, "7") == 7.0  # Retry-After wins over the backoff
 
 
 @pytest.mark.parametrize("status", [404, 410, 401, 500])
