@@ -123,16 +123,27 @@ def test_sarif_report_is_valid_and_locates_each_failure(docs: Path, server: HTTP
     assert places == broken
 
 
-def test_exclude_and_include_filter_links_and_are_counted(docs: Path) -> None:
+def test_exclude_and_include_filter_links_and_are_counted(
+    docs: Path, server: HTTPTestServer
+) -> None:
+    places = expected_places(server)
     status, out, err = run_docs(docs, "--format", "jsonl", "--exclude", "/status/")
     assert status == 0
     records = parse_jsonl(out)
     assert records
     assert all("/status/" not in r["url"] for r in records)
     assert b"excluded" in err
-    _, out, _ = run_docs(docs, "--format", "jsonl", "--include", "notes")
+    assert sorted(r["url"] for r in records) == sorted(
+        u for _, _, u, _ in places if "/status/" not in u
+    )
+    assert f"{sum('/status/' in u for _, _, u, _ in places)} excluded".encode() in err
+    status, out, _ = run_docs(docs, "--format", "jsonl", "--include", "notes")
     assert {Path(r["source"]).name for r in parse_jsonl(out)} <= {"notes.txt", "guide.md"}
     assert all("notes" in r["url"] for r in parse_jsonl(out))
+    included = sorted(r["url"] for r in parse_jsonl(out))
+    assert included == sorted(u for _, _, u, _ in places if "notes" in u)
+    assert included  # not vacuous
+    assert status == 1  # some of them are broken
 
 
 def test_shards_partition_the_run_with_no_overlap(tmp_path: Path, server: HTTPTestServer) -> None:

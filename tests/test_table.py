@@ -246,6 +246,7 @@ def test_failures_only_prints_only_rows_that_are_not_ok() -> None:
     assert [row.split()[0] for row in rows] == ["FAIL", "FAIL", "CANCELLED"]
     assert stats.ok == 2  # the summary still counts every result
     assert "5 URLs" in output(con)
+    assert re.search(r"5 URLs\s+2 OK\s+2 FAIL\s+1 CANCELLED", output(con))
 
 
 def test_resizing_mid_run_lays_out_later_rows_for_the_new_width() -> None:
@@ -320,6 +321,7 @@ def test_finish_clears_the_live_region_and_ends_with_the_summary() -> None:
     assert len(row_lines("\n".join(lines))) == len(SAMPLE)
     assert "Summary" in lines[len(SAMPLE)]
     assert stats.done == 5
+    assert any(re.search(r"5 URLs\s+2 OK\s+2 FAIL\s+1 CANCELLED", line) for line in lines)
 
 
 def test_every_row_is_printed_exactly_once_under_a_burst() -> None:
@@ -330,6 +332,16 @@ def test_every_row_is_printed_exactly_once_under_a_burst() -> None:
     for i in (0, 1, 1499, 2999):
         assert text.count(f"/ok/{i}-end") == 1
     assert len(re.findall(r"/ok/\d+-end", text)) == 3000
+
+
+def test_outcomes_are_green_red_and_yellow() -> None:
+    con = console(100, color=True)
+    run_sink(con, SAMPLE)
+    rows = output(con).splitlines()[: len(SAMPLE)]
+    colours = {"OK": "32", "FAIL": "31", "CANCELLED": "33"}  # SGR green, red, yellow
+    for row, result in zip(rows, SAMPLE, strict=True):
+        label = result.outcome.label
+        assert row.startswith(f"\x1b[1;{colours[label]}m{label}"), row
 
 
 def test_no_color_leaves_no_colour_codes(monkeypatch: pytest.MonkeyPatch) -> None:
