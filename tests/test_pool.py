@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import httpx
@@ -133,6 +134,14 @@ def test_body_reading_stops_after_one_mib(server: HTTPTestServer) -> None:
     assert 1024 * 1024 <= result.bytes_read < 2 * 1024 * 1024
 
 
+def test_a_connection_cut_off_at_the_body_cap_is_not_reused(fresh_server: HTTPTestServer) -> None:
+    urls = [fresh_server.url("/bytes/10000000000/capped"), fresh_server.url("/ok/after")]
+    results = run(collect(urls, workers=1, timeout=10))
+    assert [r.outcome for r in results] == [Outcome.OK, Outcome.OK]
+    # The rest of the capped body was never read, so the next URL needed a new connection.
+    assert fresh_server.connections_total == 2
+
+
 def test_an_exception_while_fetching_becomes_a_fail_and_the_worker_lives_on() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/boom":
@@ -186,13 +195,25 @@ def test_eof_drains_every_queued_and_in_flight_url(server: HTTPTestServer) -> No
     assert all(r.ok for r in results)
 
 
-def test_breaking_out_of_fetch_cancels_in_flight_work(server: HTTPTestServer) -> None:
-    urls = [server.url("/ok/first")] + [server.url(f"/hang/b{i}") for i in range(5)]
+def test_breaking_out_of_fetch_cancels_in_flight_work(fresh_server: HTTPTestServer) -> None:
+    urls = [fresh_server.url("/ok/first")] + [fresh_server.url(f"/hang/b{i}") for i in range(5)]
+
+    async def until(condition: Callable[[], bool]) -> bool:
+        for _ in range(100):
+            if condition():
+                return True
+            await asyncio.sleep(0.02)
+        return condition()
 
     async def scenario() -> Result:
-        async for result in fetchpool.fetch(urls, workers=6, timeout=30):
-            return result
-        raise AssertionError("no result")
+        async with contextlib.aclosing(fetchpool.fetch(urls, workers=6, timeout=30)) as results:
+            first = await anext(results)
+            assert await until(lambda: fresh_server.hits("/hang/") == 5)
+        # Closed: the pool's tasks are gone and the hanging connections dropped.
+        me = asyncio.current_task()
+        assert [task for task in asyncio.all_tasks() if task is not me] == []
+        assert await until(lambda: fresh_server.open_connections == 0)
+        return first
 
     assert run(scenario(), timeout=5).ok
 
