@@ -20,7 +20,7 @@ from .._source import open_inputs
 from .._stats import RunStats
 from .._version import __version__
 from .runner import Display, Env, ExitStatus, RunPlan, RunView, execute
-from .sinks import DocumentSink, GithubSink, LineSink, ResultSink
+from .sinks import FORMATTERS, DocumentSink, LineSink, ResultSink
 
 
 class OutputFormat(enum.StrEnum):
@@ -366,7 +366,9 @@ def _make_sink(
             console=stdout_console(), view=view, stats=stats, failures_only=failures_only
         )
     if fmt is OutputFormat.GITHUB:
-        return GithubSink(env.stdout)
+        from .reports import github_line
+
+        return LineSink(env.stdout, github_line)
     if fmt in (OutputFormat.MARKDOWN, OutputFormat.SARIF):
         from .summary import format_summary
 
@@ -376,7 +378,8 @@ def _make_sink(
             summary=lambda: format_summary(stats).splitlines()[0],
             version=__version__,
         )
-    return LineSink(env.stdout, fmt.value, failures_only=failures_only)
+    line, header = FORMATTERS[fmt.value]
+    return LineSink(env.stdout, line, header=header, failures_only=failures_only)
 
 
 def _make_progress(view: RunView, stats: RunStats) -> Display:

@@ -15,7 +15,8 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
-from fetchpool._models import Kind, Outcome, Result
+from .._models import Kind, Outcome, Result
+from .literal import printable
 
 __all__ = [
     "SARIF_SCHEMA_URI",
@@ -103,6 +104,12 @@ def format_github(result: Result) -> str | None:
     properties.append(("title", _title(result)))
     joined = ",".join(f"{name}={_escape_property(value)}" for name, value in properties)
     return f"::error {joined}::{_escape_data(_message(result))}"
+
+
+def github_line(result: Result) -> str | None:
+    """`format_github` as an output line: printable (GitHub shows it in the job log too)."""
+    command = format_github(result)
+    return None if command is None else printable(command) + "\n"
 
 
 # -- the end-of-run collector -------------------------------------------------------------
