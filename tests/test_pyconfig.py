@@ -182,6 +182,8 @@ def test_a_value_of_the_wrong_type_is_a_usage_error_naming_the_file(tmp_path: Pa
         "max-time = 0",
         "rate = -1",
         "cookie = ['novalue']",
+        "cookie = ['a b=1']",
+        "cookie = ['a=1; b=2']",
         "exclude = ['(unclosed']",
         "include = ['[a-']",
         "max-cache-age = 'soon'",

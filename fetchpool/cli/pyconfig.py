@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from .._config import METHODS, Settings, StatusSet, parse_header
+from .._config import Settings, StatusSet, parse_cookie, parse_header
 from .._errors import UsageError
 
 PYPROJECT = "pyproject.toml"
@@ -80,16 +80,6 @@ def _positive(option: str) -> Callable[[object], object]:
     return check
 
 
-def _non_negative_int(option: str) -> Callable[[object], object]:
-    def check(value: object) -> object:
-        assert isinstance(value, int)
-        if value < 0:
-            raise UsageError(f"invalid --{option} {value}: must be 0 or more")
-        return value
-
-    return check
-
-
 def _each(check: Callable[[str], object]) -> Callable[[object], object]:
     def check_all(values: object) -> object:
         assert isinstance(values, list)
@@ -98,22 +88,9 @@ def _each(check: Callable[[str], object]) -> Callable[[object], object]:
     return check_all
 
 
-def _method(value: object) -> object:
-    if value not in METHODS:
-        raise UsageError(f"invalid --method {value!r}: must be GET or HEAD")
-    return value
-
-
 def _format(value: object) -> object:
     if value not in FORMATS:
         raise UsageError(f"invalid --format {value!r}: must be one of {', '.join(FORMATS)}")
-    return value
-
-
-def _cookie(value: str) -> object:
-    name, sep, _ = value.partition("=")
-    if not sep or not name.strip():
-        raise UsageError(f"invalid --cookie {value!r}: expected NAME=VALUE")
     return value
 
 
@@ -123,7 +100,7 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
     "timeout": OptionSpec("float", _settings("timeout")),
     "retries": OptionSpec("int", _settings("retries")),
     "accept": OptionSpec("str", lambda v: StatusSet.parse(str(v))),
-    "method": OptionSpec("str", _method),
+    "method": OptionSpec("str", _settings("method")),
     "no_follow": OptionSpec("bool"),
     "header": OptionSpec("list", _each(parse_header)),
     "user_agent": OptionSpec("str"),
@@ -134,14 +111,14 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
     "no_progress": OptionSpec("bool"),
     "save": OptionSpec("path"),
     "overwrite": OptionSpec("bool"),
-    "max_filesize": OptionSpec("int", _non_negative_int("max-filesize")),
+    "max_filesize": OptionSpec("int", _settings("max_filesize")),
     "max_time": OptionSpec("float", _positive("max-time")),
     "http2": OptionSpec("bool"),
     "proxy": OptionSpec("str"),
     "user": OptionSpec("str"),
     "bearer": OptionSpec("str"),
-    "cookie": OptionSpec("list", _each(_cookie)),
-    "rate": OptionSpec("float", _positive("rate")),
+    "cookie": OptionSpec("list", _each(parse_cookie)),
+    "rate": OptionSpec("float", _settings("rate")),
     "extract": OptionSpec("bool"),
     "exclude": OptionSpec("list", _regexes("exclude")),
     "include": OptionSpec("list", _regexes("include")),
