@@ -329,7 +329,7 @@ class Fetcher:
                     await self._sleep(wait)
         except TimeoutError:
             # What the last attempt saw so far (a status, some bytes) is kept.
-            attempt.failure = Failure(Kind.TIMEOUT, f"timed out after {settings.timeout:g} s")
+            attempt.failure = classify(TimeoutError(), timeout=settings.timeout)
         return self._result(target, attempt, attempts, self._clock() - start)
 
     def _backoff(self, attempts: int, retry_after_header: str | None) -> float | None:

@@ -46,7 +46,7 @@ class _HostLimit:
     @staticmethod
     def host_of(target: Target) -> str:
         try:
-            return (urlsplit(target.url).hostname or "").lower()
+            return urlsplit(target.url).hostname or ""  # already lower-case
         except ValueError:
             return ""
 
@@ -248,9 +248,9 @@ class Pool:
         next_item: tuple[int, Target] | None = None  # handed over with its host slot held
         while True:
             if next_item is not None:
+                # Handed over by the worker that freed a slot of `host`: same host, slot held.
                 seq, target = next_item
                 next_item = None
-                host = hosts.host_of(target) if hosts is not None else ""
             else:
                 try:
                     item = queue.receive_nowait()

@@ -124,6 +124,10 @@ def file_name_for_url(url: str, attempt: int = 0) -> str:
     `urllib.parse.urlsplit` cannot split (such as an unclosed IPv6 bracket).
     """
     stem, extension = _split_name(url)
+    return _numbered(stem, extension, attempt)
+
+
+def _numbered(stem: str, extension: str, attempt: int) -> str:
     suffix = f"-{attempt}" if attempt else ""
     return _avoid_reserved(f"{stem}{suffix}{extension}")
 
@@ -170,18 +174,20 @@ class SaveDir:
             ValueError: the URL cannot be split, or (defence in depth) the name would leave `root`.
         """
         with self._lock:
-            first = file_name_for_url(url).casefold()
+            stem, extension = _split_name(url)  # once: each attempt only changes the suffix
+            first = _numbered(stem, extension, 0).casefold()
             attempt = self._next_attempt.get(first, 0)
             while True:
-                name = file_name_for_url(url, attempt)
+                name = _numbered(stem, extension, attempt)
+                folded = name.casefold()
                 # Without --overwrite, a file already on disk keeps its name and the
                 # download takes the next free one (as `curl --no-clobber` does).
                 free = self.overwrite or not os.path.lexists(self.root / name)
-                if name.casefold() not in self._taken and free:
+                if folded not in self._taken and free:
                     break
                 attempt += 1
             final = self._checked(name)
-            self._taken.add(name.casefold())
+            self._taken.add(folded)
             self._next_attempt[first] = attempt + 1
         return final
 
