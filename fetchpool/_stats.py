@@ -136,11 +136,6 @@ class RunStats:
         """The longest fetch time seen, in seconds (0.0 when none)."""
         return self._latency.max
 
-    @property
-    def histogram(self) -> LatencyHistogram:
-        """The latency histogram itself (fixed size)."""
-        return self._latency
-
     def elapsed(self) -> float:
         """Wall time in seconds since construction or `start()`, up to `stop()` if called."""
         end = self._stopped if self._stopped is not None else self._clock()

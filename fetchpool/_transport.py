@@ -714,7 +714,6 @@ class FastTransport(httpx.AsyncBaseTransport):
             in FIFO order (`pool` timeout).
         max_idle_per_host: idle keep-alive connections kept per origin (None: no limit below
             `max_connections`).
-        local_address: source IP address to bind outgoing connections to.
     """
 
     def __init__(
@@ -723,7 +722,6 @@ class FastTransport(httpx.AsyncBaseTransport):
         ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
         max_connections: int = 100,
         max_idle_per_host: int | None = None,
-        local_address: str | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -736,7 +734,6 @@ class FastTransport(httpx.AsyncBaseTransport):
         elif ssl_context is not None:
             self._ssl_factory = ssl_context
         self._pool = _Pool(max_connections, max_idle_per_host)
-        self._local_addr = (local_address, 0) if local_address else None
         self._closed = False
 
     @property
@@ -917,7 +914,6 @@ class FastTransport(httpx.AsyncBaseTransport):
             family=family,
             ssl=ssl_ctx,
             server_hostname=host if ssl_ctx is not None else None,
-            local_addr=self._local_addr,
         )
 
     async def _exchange(

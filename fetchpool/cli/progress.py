@@ -149,10 +149,3 @@ class ProgressLine:
         """Stop and erase the line. Safe to call twice, or without `start()`."""
         if self._live is not None and self._live.is_started:
             self._live.stop()
-
-    def __enter__(self) -> ProgressLine:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

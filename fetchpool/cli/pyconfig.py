@@ -255,11 +255,6 @@ def load_pyproject_options(start: Path) -> tuple[Path | None, dict[str, object]]
     return path, parse_options(path, tool["fetchpool"])
 
 
-def option_name(key: str) -> str:
-    """The long option a `KNOWN_OPTIONS` key stands for, e.g. `--max-time`."""
-    return "--" + key.replace("_", "-")
-
-
 class ClickParameter(Protocol):
     """The part of a Click parameter `default_map_for` reads."""
 

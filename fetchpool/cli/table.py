@@ -127,7 +127,6 @@ class RowLayout:
     Every row printed at the same width lines up; a resize only changes later rows.
     """
 
-    width: int
     url: int
     detail: int
 
@@ -136,9 +135,9 @@ class RowLayout:
         """Split what the fixed columns leave between URL and detail."""
         free = max(width - _FIXED_WIDTH, _MIN_FREE)
         if free < 32:
-            return cls(width, free, 0)  # too narrow for two text columns: the detail goes
+            return cls(free, 0)  # too narrow for two text columns: the detail goes
         detail = min(max(free * 3 // 8, 16), 60)
-        return cls(width, free - detail - 1, detail)
+        return cls(free - detail - 1, detail)
 
     def segments(self, result: Result) -> list[Segment]:
         """One result as one row of segments, ending with a newline."""
@@ -147,8 +146,7 @@ class RowLayout:
         fixed = f" {status:>{_STATUS_WIDTH}} "
         url = printable(result.url)
         if outcome is Outcome.OK:
-            final = result.final_url
-            detail = f"→ {printable(final)}" if final is not None and final != result.url else ""
+            detail = f"→ {printable(result.final_url or '')}" if result.redirected else ""
         else:
             detail = printable(result.error or result.reason or "")
         row = [
@@ -320,13 +318,6 @@ class TableSink:
         if self._live is not None and self._live.is_started:
             self._live.stop()
         self._print(summary_renderable(self._stats), end="\n")
-
-    def __enter__(self) -> TableSink:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.finish()
 
     def _refresh_loop(self) -> None:
         try:
