@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,14 +247,21 @@ def test_ctrl_c_before_any_input_exits_130(server: HTTPTestServer) -> None:
 # -- under a real pseudo-terminal ----------------------------------------------------------
 
 
-def _spawn_on_terminal(*args: str) -> pexpect.spawn:
-    return pexpect.spawn(
+@contextlib.contextmanager
+def _on_terminal(*args: str) -> Iterator[pexpect.spawn]:
+    """fetchpool on a pseudo-terminal; killed on the way out if a test left it running."""
+    child = pexpect.spawn(
         FETCHPOOL[0],
         [*FETCHPOOL[1:], *args],
         env=cli_env(),
         timeout=10,
         dimensions=(50, 200),
     )
+    try:
+        yield child
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
 
 
 def _wait_gone(child: pexpect.spawn) -> tuple[str, float]:
@@ -270,15 +278,11 @@ def test_ctrl_c_typed_at_terminal_cancels_and_exits_130(
     urls = _lines(server, tag, 2, 12)
     path = write_lines(tmp_path / "urls.txt", urls)
     # The default format: on a terminal that is the display meant for people.
-    child = _spawn_on_terminal(str(path), "--workers", "4", "--timeout", "30")
-    try:
+    with _on_terminal(str(path), "--workers", "4", "--timeout", "30") as child:
         assert wait_until(lambda: server.hits(f"/hang/{tag}/") >= 4, 10)
         time.sleep(0.2)
         child.sendintr()  # types the terminal's INTR character (^C)
         screen, gone_after = _wait_gone(child)
-    finally:
-        if child.isalive():
-            child.terminate(force=True)
     assert gone_after < GONE_WITHIN, f"still running {gone_after:.2f} s after ^C"
     assert child.exitstatus == 130, screen
     assert "Traceback" not in screen, screen
@@ -304,15 +308,11 @@ def test_ctrl_c_typed_at_terminal_in_plain_format_reports_every_url(
     tag = uuid.uuid4().hex
     urls = _lines(server, tag, 2, 12)
     path = write_lines(tmp_path / "urls.txt", urls)
-    child = _spawn_on_terminal(str(path), "--workers", "4", "--timeout", "30", "-f", "plain")
-    try:
+    with _on_terminal(str(path), "--workers", "4", "--timeout", "30", "-f", "plain") as child:
         assert wait_until(lambda: server.hits(f"/hang/{tag}/") >= 4, 10)
         time.sleep(0.2)
         child.sendintr()
         screen, gone_after = _wait_gone(child)
-    finally:
-        if child.isalive():
-            child.terminate(force=True)
     assert gone_after < GONE_WITHIN, gone_after
     assert child.exitstatus == 130, screen
     # The terminal echoes the typed ^C into the output.
@@ -333,15 +333,11 @@ def test_second_ctrl_c_typed_at_terminal_exits_at_once(
 ) -> None:
     tag = uuid.uuid4().hex
     path = write_lines(tmp_path / "urls.txt", _lines(server, tag, 0, 50))
-    child = _spawn_on_terminal(str(path), "--workers", "8", "-f", "plain")
-    try:
+    with _on_terminal(str(path), "--workers", "8", "-f", "plain") as child:
         assert wait_until(lambda: server.hits(f"/hang/{tag}/") >= 8, 10)
         child.sendintr()
         child.sendintr()
         screen, gone_after = _wait_gone(child)
-    finally:
-        if child.isalive():
-            child.terminate(force=True)
     assert gone_after < GONE_WITHIN, gone_after
     assert child.exitstatus == 130, screen
     assert "Traceback" not in screen, screen
@@ -351,16 +347,12 @@ def test_ctrl_c_while_terminal_input_is_awaited_exits_within_one_second(
     server: HTTPTestServer,
 ) -> None:
     # `-` names standard input explicitly, so a terminal is read; the user types one URL.
-    child = _spawn_on_terminal("-", "--format", "plain")
-    try:
+    with _on_terminal("-", "--format", "plain") as child:
         child.sendline(server.url("/ok/typed"))
         child.expect(r"OK\t200\t")
         time.sleep(0.2)
         child.sendintr()
         screen, gone_after = _wait_gone(child)
-    finally:
-        if child.isalive():
-            child.terminate(force=True)
     assert gone_after < GONE_WITHIN, gone_after
     assert child.exitstatus == 130, screen
     assert "Traceback" not in screen, screen
@@ -369,14 +361,10 @@ def test_ctrl_c_while_terminal_input_is_awaited_exits_within_one_second(
 def test_sigterm_on_terminal_exits_143(server: HTTPTestServer, tmp_path: Path) -> None:
     tag = uuid.uuid4().hex
     path = write_lines(tmp_path / "urls.txt", _lines(server, tag, 1, 10))
-    child = _spawn_on_terminal(str(path), "--workers", "4", "-f", "jsonl")
-    try:
+    with _on_terminal(str(path), "--workers", "4", "-f", "jsonl") as child:
         assert wait_until(lambda: server.hits(f"/hang/{tag}/") >= 4, 10)
         child.kill(signal.SIGTERM)
         screen, gone_after = _wait_gone(child)
-    finally:
-        if child.isalive():
-            child.terminate(force=True)
     assert gone_after < GONE_WITHIN, gone_after
     assert child.exitstatus == 143, screen
     records = _json_lines(screen)
