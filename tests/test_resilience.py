@@ -52,7 +52,13 @@ def fetch_one(url: str, **options: Any) -> Result:
 
 @pytest.fixture
 def no_dns_for_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`.invalid` names fail to resolve in-process, without asking any DNS server."""
+    """`.invalid` names fail to resolve in-process, without asking any DNS server.
+
+    The system resolver backend (getaddrinfo on threads) is selected so the patch is the one
+    place names are looked up; the c-ares backend is tested against a DNS server of the
+    suite's own (test_dns.py).
+    """
+    monkeypatch.setenv("FETCHPOOL_RESOLVER", "system")
     real = socket.getaddrinfo
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:

@@ -19,12 +19,10 @@ import httpx
 import pytest
 import trustme
 
-from fetchpool._transport import (
-    _PLAIN_FIELDS,
-    FastTransport,
-    _parse_fields,
-    _parse_fields_fully,
-)
+from fetchpool._transport import FastTransport, Resolver
+from fetchpool._transport._parser import PLAIN_FIELDS as _PLAIN_FIELDS
+from fetchpool._transport._parser import parse_fields as _parse_fields
+from fetchpool._transport._parser import parse_fields_fully as _parse_fields_fully
 
 LOOPS = ["asyncio"]
 try:
@@ -309,13 +307,45 @@ def test_waiting_for_a_free_connection_times_out_as_pool_timeout() -> None:
     run(scenario())
 
 
-def test_full_pool_evicts_an_idle_connection_of_another_origin() -> None:
+def test_idle_connections_hold_no_busy_slot_so_each_origin_keeps_one() -> None:
     async def scenario() -> None:
         async with RawServer() as a, RawServer() as b, client_for(max_connections=1) as (c, t):
-            assert (await c.get(a.base + "/cl")).status_code == 200
-            assert (await c.get(b.base + "/cl")).status_code == 200
+            for _ in range(3):
+                assert (await c.get(a.base + "/cl")).status_code == 200
+                assert (await c.get(b.base + "/cl")).status_code == 200
+            assert (a.connections, b.connections) == (1, 1)
+            assert t.idle_connections == 2
+            assert t.busy_connections == 0
+
+    run(scenario())
+
+
+def test_idle_budget_closes_the_least_recently_used_connection() -> None:
+    async def scenario() -> None:
+        async with (
+            RawServer() as a,
+            RawServer() as b,
+            RawServer() as c,
+            client_for(max_idle=2) as (client, t),
+        ):
+            for srv in (a, b, c):
+                assert (await client.get(srv.base + "/cl")).status_code == 200
+            assert t.idle_connections == 2
+            await a.wait_all_closed()  # a's was the least recently used
+            assert (await client.get(c.base + "/cl")).status_code == 200
+            assert c.connections == 1
+
+    run(scenario())
+
+
+def test_connection_idle_past_keepalive_expiry_is_not_reused() -> None:
+    async def scenario() -> None:
+        async with RawServer() as srv, client_for(keepalive_expiry=0.05) as (client, t):
+            assert (await client.get(srv.base + "/cl")).status_code == 200
+            await asyncio.sleep(0.1)
+            assert (await client.get(srv.base + "/cl")).status_code == 200
+            assert srv.connections == 2
             assert t.open_connections == 1
-            await a.wait_all_closed()
 
     run(scenario())
 
@@ -618,13 +648,30 @@ def test_connection_refused_is_connect_error() -> None:
     run(scenario())
 
 
-def test_dns_failure_is_connect_error_caused_by_gaierror(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def fail(*args: object, **kwargs: object) -> Any:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+class StubBackend:
+    """A resolver backend with fixed answers (a narrow unit test of the transport's side)."""
 
+    name = "stub"
+
+    def __init__(self, answers: dict[str, list[tuple[int, tuple[Any, ...]]]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def start(self, host: str, done: Any) -> None:
+        self.asked.append(host)
+        if host in self.answers:
+            done(self.answers[host], None)
+        else:
+            done(None, socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+
+    def close(self) -> None:
+        pass
+
+
+def test_dns_failure_is_connect_error_caused_by_gaierror() -> None:
     async def scenario() -> None:
-        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fail)
-        async with client_for() as (client, transport):
+        resolver = Resolver(StubBackend({}))
+        async with client_for(resolver=resolver) as (client, transport):
             with pytest.raises(httpx.ConnectError) as info:
                 await client.get("http://no-such-host.invalid/")
             assert isinstance(info.value.__cause__, socket.gaierror)
@@ -633,20 +680,19 @@ def test_dns_failure_is_connect_error_caused_by_gaierror(monkeypatch: pytest.Mon
     run(scenario())
 
 
-def test_unreachable_first_address_falls_back_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_first_address_falls_back_to_the_next() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with RawServer() as srv:
             refused = ("127.0.0.1", _free_port())
             working = ("127.0.0.1", srv.port)
-
-            async def two_addresses(*args: object, **kwargs: object) -> Any:
-                tcp = (socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
-                return [(socket.AF_INET, *tcp, refused), (socket.AF_INET, *tcp, working)]
-
-            monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", two_addresses)
-            r = await client.get(f"http://two.test:{srv.port}/cl")
-            assert r.content == b"hello"
-            assert transport.open_connections == 1
+            # The ports in the answer are ignored: each address is tried on the URL's port.
+            backend = StubBackend(
+                {"two.test": [(socket.AF_INET, refused), (socket.AF_INET, working)]}
+            )
+            async with client_for(resolver=Resolver(backend)) as (client, transport):
+                r = await client.get(f"http://two.test:{srv.port}/cl")
+                assert r.content == b"hello"
+                assert transport.open_connections == 1
 
     run(scenario())
 

@@ -1,0 +1,13 @@
+"""fetchpool's own HTTP/1.1 transport under httpx, in four parts that depend one way:
+
+_parser      sans-IO response parser: bytes in, head / body pieces / end out
+_connection  one connection: an asyncio protocol that feeds the parser, and the body stream
+_pool        busy-connection slots, idle keep-alive connections per origin, FIFO waiters
+_resolver    host names to addresses: one shared, cached lookup per name, never starved
+_fast        `FastTransport`, the `httpx.AsyncBaseTransport` that puts them together
+"""
+
+from ._fast import FastTransport
+from ._resolver import Resolver, ThreadBackend, lookup_in_progress
+
+__all__ = ["FastTransport", "Resolver", "ThreadBackend", "lookup_in_progress"]

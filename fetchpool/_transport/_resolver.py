@@ -1,0 +1,345 @@
+"""Host names to addresses for a whole run: one lookup per name, shared, cached, never starved.
+
+`loop.getaddrinfo()` runs glibc's blocking resolver on a small thread pool (6 threads for
+asyncio on 2 cores, libuv's 4 under uvloop). A lookup that a deadline abandons keeps its thread
+until glibc gives up, so a few names whose DNS never answers hold every thread and every other
+host's lookup queues behind them; and at exit `asyncio.run()` joins that pool, so the process
+lingers for the resolver's whole timeout. `Resolver` fixes both and asks DNS once per name:
+
+* concurrent connections to one host share one lookup, and its answer (or a "no such name")
+  is kept for the rest of the run; a failure that may be transient (time-out, SERVFAIL, no
+  server) is not kept, so a retry asks again;
+* a waiter that is cancelled (its URL's deadline) stops waiting at once and frees nothing
+  else: the lookup itself goes on and its answer still fills the cache;
+* lookups run in a backend that has no small shared pool in the way and keeps nothing alive
+  at exit.
+
+Two backends, chosen by measurement (see the README, "DNS"):
+
+* `AresBackend` (default when `pycares` imports): c-ares, fully asynchronous, on c-ares's own
+  event thread; any number of lookups at once. It reads /etc/resolv.conf (servers, search,
+  ndots, `options timeout: attempts:`), /etc/hosts and the `hosts:` order of nsswitch.conf.
+* `ThreadBackend`: the system's `getaddrinfo` (so every NSS module: mDNS, LDAP, nscd) on a
+  pool of daemon threads that grows on demand up to a large cap. Selected with
+  `FETCHPOOL_RESOLVER=system`, and the fallback when c-ares is not available.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import socket
+import threading
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+__all__ = [
+    "AresBackend",
+    "Backend",
+    "Resolver",
+    "ThreadBackend",
+    "lookup_in_progress",
+    "make_backend",
+]
+
+# (address family, socket address without its port); the port is set per connection.
+Address = tuple[int, tuple[Any, ...]]
+Done = Callable[[list[Address] | None, OSError | None], None]
+
+# Set to the host name while this task waits for a lookup and left set when the wait is
+# cancelled, so the fetcher can tell a deadline that cut off DNS from any other time-out.
+lookup_in_progress: ContextVar[str | None] = ContextVar("lookup_in_progress", default=None)
+
+# gaierror codes whose answer is final for the run ("no such name"); others may be transient.
+_FINAL = frozenset(
+    code
+    for code in (
+        getattr(socket, "EAI_NONAME", None),
+        getattr(socket, "EAI_NODATA", None),
+        getattr(socket, "EAI_ADDRFAMILY", None),
+    )
+    if code is not None
+)
+
+
+class Backend(Protocol):
+    """Runs one lookup and calls `done(addresses, None)` or `done(None, error)` exactly once.
+
+    `done` may be called from any thread, or before `start` returns; `error` is a
+    `socket.gaierror` whose text says what went wrong.
+    """
+
+    name: str
+
+    def start(self, host: str, done: Done) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ThreadBackend:
+    """The system resolver (`socket.getaddrinfo`) on daemon threads, grown on demand.
+
+    A lookup stuck in glibc holds one thread until glibc gives up, so the pool is large
+    (`max_threads`), idle threads leave after `idle_seconds`, and being daemons they never
+    keep the process alive.
+    """
+
+    name = "system"
+
+    def __init__(self, max_threads: int = 256, idle_seconds: float = 10.0) -> None:
+        self._max = max_threads
+        self._idle_seconds = idle_seconds
+        self._jobs: queue.SimpleQueue[tuple[str, Done] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0  # alive
+        self._idle = 0  # waiting for a job
+        self._queued = 0  # jobs put and not yet taken
+        self._closed = False
+
+    @property
+    def threads(self) -> int:
+        """Threads alive now."""
+        return self._threads
+
+    def start(self, host: str, done: Done) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("resolver is closed")
+            self._jobs.put((host, done))
+            self._queued += 1
+            if self._queued <= self._idle or self._threads >= self._max:
+                return  # an idle thread takes it, or the next thread to finish one
+            self._threads += 1
+        threading.Thread(target=self._work, name="fetchpool-dns", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            try:
+                job = self._jobs.get(timeout=self._idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    self._idle -= 1
+                    if self._queued == 0:
+                        self._threads -= 1
+                        return
+                continue
+            with self._lock:
+                self._idle -= 1
+                if job is None:
+                    self._threads -= 1
+                    return
+                self._queued -= 1
+            host, done = job
+            try:
+                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                done(None, exc)
+            else:
+                done([(info[0], info[4]) for info in infos], None)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for _ in range(self._threads):
+                self._jobs.put(None)
+
+
+_ARES_ERRORS: dict[str, tuple[int, str]] = {
+    # c-ares status name -> (gaierror code, text as glibc words it where there is a glibc twin)
+    "ARES_ENOTFOUND": (socket.EAI_NONAME, "Name or service not known"),
+    "ARES_ENODATA": (socket.EAI_NONAME, "Name or service not known"),
+    "ARES_ENONAME": (socket.EAI_NONAME, "Name or service not known"),
+    "ARES_ETIMEOUT": (socket.EAI_AGAIN, "DNS lookup timed out"),
+    "ARES_ESERVFAIL": (socket.EAI_AGAIN, "Temporary failure in name resolution (SERVFAIL)"),
+    "ARES_EREFUSED": (socket.EAI_AGAIN, "Temporary failure in name resolution (REFUSED)"),
+    "ARES_ECONNREFUSED": (socket.EAI_AGAIN, "Temporary failure in name resolution"),
+    "ARES_EBADNAME": (socket.EAI_NONAME, "invalid host name"),
+}
+
+
+class AresBackend:
+    """c-ares through `pycares`: asynchronous lookups on c-ares's own event thread.
+
+    Args:
+        servers: name servers to ask instead of resolv.conf's (`"127.0.0.1"`), for tests.
+        port: their UDP and TCP port (53).
+        timeout: seconds per try (resolv.conf's `options timeout:`; c-ares's default 2 s).
+        tries: tries per server (resolv.conf's `options attempts:`).
+    """
+
+    name = "c-ares"
+
+    def __init__(
+        self,
+        *,
+        servers: list[str] | None = None,
+        port: int | None = None,
+        timeout: float | None = None,
+        tries: int | None = None,
+    ) -> None:
+        import pycares  # deferred: only runs that look a name up pay for it
+
+        self._pycares = pycares
+        self._errorcode: dict[int, str] = pycares.errno.errorcode
+        self._channel = pycares.Channel(
+            servers=servers,
+            udp_port=port,
+            tcp_port=port,
+            timeout=timeout,
+            tries=tries,
+        )
+
+    def start(self, host: str, done: Done) -> None:
+        def callback(result: Any, error: int | None) -> None:
+            if error:
+                done(None, self._error(error))
+                return
+            addrs: list[Address] = []
+            for node in result.nodes:
+                ip, *rest = node.addr
+                addrs.append((node.family, (ip.decode("ascii"), *rest)))
+            if addrs:
+                done(addrs, None)
+            else:
+                done(None, socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+
+        self._channel.getaddrinfo(
+            host, None, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM, callback=callback
+        )
+
+    def _error(self, code: int) -> socket.gaierror:
+        name = self._errorcode.get(code, "")
+        eai, text = _ARES_ERRORS.get(name, (socket.EAI_FAIL, ""))
+        if not text:
+            text = str(self._pycares.errno.strerror(code) or f"DNS lookup failed ({name or code})")
+        return socket.gaierror(eai, text)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._channel.close()
+
+
+def make_backend() -> Backend:
+    """c-ares when it is installed and `FETCHPOOL_RESOLVER` is not `system`; else threads."""
+    if os.environ.get("FETCHPOOL_RESOLVER", "").lower() != "system":
+        try:
+            return AresBackend()
+        except Exception:  # noqa: BLE001 - no pycares, or c-ares could not start: fall back
+            pass
+    return ThreadBackend()
+
+
+class _Lookup:
+    """One lookup in flight, shared by every connection that waits for its host."""
+
+    __slots__ = ("future", "waiters")
+
+    def __init__(self, future: asyncio.Future[list[Address]]) -> None:
+        self.future = future
+        self.waiters = 0
+
+
+class Resolver:
+    """Resolves host names for one run: coalesced, cached, on a backend made on first use.
+
+    Args:
+        backend: the lookup engine, or a factory for one (default `make_backend`); a factory
+            is called at the first lookup, so a run that only has IP addresses never loads
+            a resolver library.
+    """
+
+    def __init__(self, backend: Backend | Callable[[], Backend] | None = None) -> None:
+        self._backend: Backend | None = None
+        self._factory: Callable[[], Backend] = make_backend
+        if callable(backend) and not hasattr(backend, "start"):
+            self._factory = backend
+        elif backend is not None:
+            self._backend = backend  # type: ignore[assignment]
+        self._answers: dict[str, list[Address] | OSError] = {}
+        self._pending: dict[str, _Lookup] = {}
+        self.lookups = 0  # lookups started (cache misses)
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = self._factory()
+        return self._backend
+
+    def cached(self, host: str) -> list[Address] | None:
+        """The addresses kept for `host`, without a lookup (None: not known, or no such name)."""
+        answer = self._answers.get(host)
+        return answer if isinstance(answer, list) else None
+
+    async def resolve(self, host: str) -> list[Address]:
+        """The addresses of `host`; raises `socket.gaierror` when there are none."""
+        answer = self._answers.get(host)
+        if answer is not None:
+            if isinstance(answer, list):
+                return answer
+            raise socket.gaierror(answer.errno, answer.strerror)  # a fresh one: no traceback pile
+        lookup = self._pending.get(host)
+        if lookup is None:
+            lookup = self._start(host)
+        lookup.waiters += 1
+        token = lookup_in_progress.set(host)
+        try:
+            # shield: one waiter's deadline must not cancel the lookup the others share.
+            addrs = await asyncio.shield(lookup.future)
+        except asyncio.CancelledError:
+            raise  # lookup_in_progress stays set: the deadline cut this lookup off
+        except BaseException:
+            lookup_in_progress.reset(token)
+            raise
+        finally:
+            lookup.waiters -= 1
+        lookup_in_progress.reset(token)
+        return addrs
+
+    def _start(self, host: str) -> _Lookup:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Address]] = loop.create_future()
+        lookup = _Lookup(future)
+        self._pending[host] = lookup
+        self.lookups += 1
+
+        def settle(addrs: list[Address] | None, error: OSError | None) -> None:
+            # On the loop's thread.
+            if self._pending.get(host) is lookup:
+                del self._pending[host]
+            if addrs is not None:
+                self._answers[host] = addrs
+                if not future.done():
+                    future.set_result(addrs)
+                return
+            assert error is not None
+            if isinstance(error, socket.gaierror) and error.errno in _FINAL:
+                self._answers[host] = error
+            if not future.done():
+                future.set_exception(error)
+                if lookup.waiters == 0:
+                    future.exception()  # nobody waits any more: do not log it as unretrieved
+
+        def done(addrs: list[Address] | None, error: OSError | None) -> None:
+            # On the backend's thread (or this one): hand the answer to the loop.
+            with contextlib.suppress(RuntimeError):  # a closed loop: the run is over
+                loop.call_soon_threadsafe(settle, addrs, error)
+
+        try:
+            self.backend.start(host, done)
+        except Exception as exc:  # noqa: BLE001 - a backend that cannot start is a DNS failure
+            del self._pending[host]
+            err = socket.gaierror(socket.EAI_FAIL, f"DNS resolver failed: {exc}")
+            future.set_exception(err)
+        return lookup
+
+    def close(self) -> None:
+        """Stop the backend; lookups still running are abandoned."""
+        if self._backend is not None:
+            self._backend.close()
