@@ -24,7 +24,7 @@ import httpx
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
 from ._models import Kind, Outcome, Result, Target
-from ._transport import FastTransport
+from ._transport import FastTransport, lookup_in_progress
 
 if TYPE_CHECKING:
     from ._rate import RateLimiter
@@ -156,6 +156,8 @@ def classify(exc: BaseException, *, timeout: float) -> Failure:
     for cause in causes:
         if isinstance(cause, socket.gaierror):
             detail = cause.strerror or str(cause)
+            if detail.startswith("DNS "):  # already says it ("DNS lookup timed out")
+                return Failure(Kind.DNS, detail)
             return Failure(Kind.DNS, f"DNS: {detail.lower()}")
         if isinstance(cause, ssl.SSLError):
             return Failure(Kind.TLS, _describe_tls(cause))
@@ -329,7 +331,14 @@ class Fetcher:
                     await self._sleep(wait)
         except TimeoutError:
             # What the last attempt saw so far (a status, some bytes) is kept.
-            attempt.failure = classify(TimeoutError(), timeout=settings.timeout)
+            if lookup_in_progress.get() is not None:
+                # The deadline cut off a DNS lookup: the name server did not answer in time.
+                lookup_in_progress.set(None)
+                attempt.failure = Failure(
+                    Kind.DNS, f"DNS lookup timed out (no answer in {settings.timeout:g} s)"
+                )
+            else:
+                attempt.failure = classify(TimeoutError(), timeout=settings.timeout)
         return self._result(target, attempt, attempts, self._clock() - start)
 
     def _backoff(self, attempts: int, retry_after_header: str | None) -> float | None:

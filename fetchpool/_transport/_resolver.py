@@ -32,6 +32,7 @@ import os
 import queue
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -237,31 +238,51 @@ def make_backend() -> Backend:
 
 
 class _Lookup:
-    """One lookup in flight, shared by every connection that waits for its host."""
+    """One lookup, shared by every connection that waits for its host."""
 
-    __slots__ = ("future", "waiters")
+    __slots__ = ("future", "host", "overdue", "started", "waiters")
 
-    def __init__(self, future: asyncio.Future[list[Address]]) -> None:
+    def __init__(self, host: str, future: asyncio.Future[list[Address]]) -> None:
+        self.host = host
         self.future = future
         self.waiters = 0
+        self.started = False  # handed to the backend (else queued for a slot)
+        self.overdue: asyncio.TimerHandle | None = None  # frees the slot of a slow lookup
 
 
 class Resolver:
     """Resolves host names for one run: coalesced, cached, on a backend made on first use.
 
+    At most `max_active` lookups are sent at once, so that a burst of hundreds of new names
+    does not overflow the name server's socket buffers (lost queries cost a resolver
+    time-out each); a lookup that has not been answered after `slow_after` seconds stops
+    counting against that limit, so names whose DNS never answers cannot hold up the rest.
+
     Args:
         backend: the lookup engine, or a factory for one (default `make_backend`); a factory
             is called at the first lookup, so a run that only has IP addresses never loads
             a resolver library.
+        max_active: lookups in flight at once, slow ones not counted.
+        slow_after: seconds after which a lookup no longer counts as in flight.
     """
 
-    def __init__(self, backend: Backend | Callable[[], Backend] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend | Callable[[], Backend] | None = None,
+        *,
+        max_active: int = 64,
+        slow_after: float = 0.25,
+    ) -> None:
         self._backend: Backend | None = None
         self._factory: Callable[[], Backend] = make_backend
         if callable(backend) and not hasattr(backend, "start"):
             self._factory = backend
         elif backend is not None:
             self._backend = backend  # type: ignore[assignment]
+        self._max_active = max_active
+        self._slow_after = slow_after
+        self._active = 0
+        self._queued: deque[_Lookup] = deque()
         self._answers: dict[str, list[Address] | OSError] = {}
         self._pending: dict[str, _Lookup] = {}
         self.lookups = 0  # lookups started (cache misses)
@@ -286,7 +307,7 @@ class Resolver:
             raise socket.gaierror(answer.errno, answer.strerror)  # a fresh one: no traceback pile
         lookup = self._pending.get(host)
         if lookup is None:
-            lookup = self._start(host)
+            lookup = self._new(host)
         lookup.waiters += 1
         token = lookup_in_progress.set(host)
         try:
@@ -299,18 +320,51 @@ class Resolver:
             raise
         finally:
             lookup.waiters -= 1
+            if lookup.waiters == 0 and not lookup.started:
+                self._drop_queued(lookup)  # nobody wants it any more: never send it
         lookup_in_progress.reset(token)
         return addrs
 
-    def _start(self, host: str) -> _Lookup:
+    def _new(self, host: str) -> _Lookup:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Address]] = loop.create_future()
-        lookup = _Lookup(future)
+        lookup = _Lookup(host, loop.create_future())
         self._pending[host] = lookup
+        if self._active < self._max_active:
+            self._send(lookup, loop)
+        else:
+            self._queued.append(lookup)
+        return lookup
+
+    def _drop_queued(self, lookup: _Lookup) -> None:
+        if self._pending.get(lookup.host) is lookup:
+            del self._pending[lookup.host]
+        with contextlib.suppress(ValueError):
+            self._queued.remove(lookup)
+        lookup.future.cancel()
+
+    def _free_slot(self, lookup: _Lookup) -> None:
+        """`lookup` stops counting as in flight (answered, or slow): send the next one."""
+        if lookup.overdue is None:
+            return  # already freed
+        lookup.overdue.cancel()
+        lookup.overdue = None
+        self._active -= 1
+        while self._queued and self._active < self._max_active:
+            nxt = self._queued.popleft()
+            if not nxt.future.done():
+                self._send(nxt, nxt.future.get_loop())
+
+    def _send(self, lookup: _Lookup, loop: asyncio.AbstractEventLoop) -> None:
+        host = lookup.host
+        future = lookup.future
+        lookup.started = True
+        self._active += 1
+        lookup.overdue = loop.call_later(self._slow_after, self._free_slot, lookup)
         self.lookups += 1
 
         def settle(addrs: list[Address] | None, error: OSError | None) -> None:
             # On the loop's thread.
+            self._free_slot(lookup)
             if self._pending.get(host) is lookup:
                 del self._pending[host]
             if addrs is not None:
@@ -334,12 +388,16 @@ class Resolver:
         try:
             self.backend.start(host, done)
         except Exception as exc:  # noqa: BLE001 - a backend that cannot start is a DNS failure
-            del self._pending[host]
             err = socket.gaierror(socket.EAI_FAIL, f"DNS resolver failed: {exc}")
-            future.set_exception(err)
-        return lookup
+            settle(None, err)
 
     def close(self) -> None:
         """Stop the backend; lookups still running are abandoned."""
+        for lookup in self._queued:
+            lookup.future.cancel()
+        self._queued.clear()
+        for lookup in self._pending.values():
+            if lookup.overdue is not None:
+                lookup.overdue.cancel()
         if self._backend is not None:
             self._backend.close()
