@@ -1,4 +1,5 @@
-"""Shared fixtures: local HTTP and HTTPS test servers on 127.0.0.1 and a port nobody listens on."""
+"""Shared fixtures: local HTTP and HTTPS test servers on 127.0.0.1, a port nobody listens on,
+and a network namespace of the test's own with real DNS inside (`netns`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import trustme
 from httpserver import HTTPTestServer, closed_port
+from netns import NetNS, require_netns
 
 
 def _raise_open_file_limit() -> None:
@@ -95,3 +97,16 @@ def expired_tls_server(tls_ca: trustme.CA) -> Iterator[HTTPTestServer]:
     )
     with HTTPTestServer(ssl_context=_server_context(cert)) as srv:
         yield srv
+
+
+@pytest.fixture
+def netns() -> Iterator[NetNS]:
+    """A network namespace of this test's own: only `lo`, resolv.conf `nameserver 127.0.0.1`
+    with `timeout:2 attempts:1` (see `set_resolver`), a hosts file with localhost (see
+    `set_hosts`). `netns.start_dns()` serves 127.0.0.1:53 inside, `netns.start_http()` an
+    HTTPTestServer, `netns.run([...])` runs a command inside; all of it ends with the test.
+
+    Skipped without root or `ip`, except under CI (the CI variable set), where it fails."""
+    require_netns()
+    with NetNS() as ns:
+        yield ns
