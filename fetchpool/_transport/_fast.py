@@ -28,7 +28,7 @@ __all__ = ["FastTransport"]
 _ATTEMPT_TIMEOUT = 2.0  # seconds for each address but the last of a host with several
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE"})
-DEFAULT_MAX_IDLE = 512
+DEFAULT_MAX_IDLE = 1024
 DEFAULT_KEEPALIVE_EXPIRY = 60.0
 
 
@@ -73,7 +73,7 @@ class FastTransport(httpx.AsyncBaseTransport):
         max_connections: the cap on connections in use (or being opened) over all origins;
             requests beyond it wait in FIFO order (`pool` timeout).
         max_idle: idle keep-alive connections kept over all origins, least recently used
-            closed first (default: 512, fewer when the file-descriptor limit is low). They
+            closed first (default: 1024, fewer when the file-descriptor limit is low). They
             do not count against `max_connections`.
         max_idle_per_host: idle keep-alive connections kept per origin (None: no own limit).
         keepalive_expiry: seconds an idle connection may wait before it is no longer reused.
