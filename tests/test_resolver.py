@@ -19,8 +19,12 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import httpx
 import pytest
+from httpserver import HTTPTestServer
 
+from fetchpool import Kind
+from fetchpool._fetch import classify
 from fetchpool._transport import Resolver, ThreadBackend, lookup_in_progress
 from fetchpool._transport._resolver import Address, Done
 
@@ -243,7 +247,9 @@ def test_a_stuck_system_lookup_does_not_keep_the_process_alive() -> None:
     script = textwrap.dedent(
         """
         import asyncio, socket, sys, time
-        from fetchpool._transport import Resolver, ThreadBackend
+        from fetchpool import Kind
+from fetchpool._fetch import classify
+from fetchpool._transport import Resolver, ThreadBackend
         socket.getaddrinfo = lambda *a, **k: time.sleep(60)
 
         async def main():
@@ -293,3 +299,42 @@ def test_a_run_with_only_ip_addresses_never_loads_a_resolver_library() -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert proc.stdout.split() == ["connect", "False"], proc.stderr
+
+
+class FixedBackend:
+    """Answers `web.test` with 127.0.0.1 at once; any other name does not exist."""
+
+    name = "fixed"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def start(self, host: str, done: Done) -> None:
+        self.asked.append(host)
+        if host == "web.test":
+            done(LOCAL, None)
+        else:
+            done(None, socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+
+    def close(self) -> None:
+        pass
+
+
+def test_httpx_own_transport_resolves_through_the_run_resolver(server: HTTPTestServer) -> None:
+    from fetchpool._transport._httpcore import use_resolver
+
+    backend = FixedBackend()
+
+    async def scenario() -> None:
+        transport = httpx.AsyncHTTPTransport()
+        use_resolver(transport, Resolver(backend))
+        async with httpx.AsyncClient(transport=transport) as client:
+            for i in range(3):
+                response = await client.get(f"http://web.test:{server.port}/ok/h{i}")
+                assert response.status_code == 200
+            with pytest.raises(httpx.ConnectError) as info:
+                await client.get(f"http://nowhere.test:{server.port}/")
+            assert classify(info.value, timeout=5).kind is Kind.DNS
+
+    run(scenario())
+    assert backend.asked == ["web.test", "nowhere.test"]
