@@ -247,9 +247,7 @@ def test_a_stuck_system_lookup_does_not_keep_the_process_alive() -> None:
     script = textwrap.dedent(
         """
         import asyncio, socket, sys, time
-        from fetchpool import Kind
-from fetchpool._fetch import classify
-from fetchpool._transport import Resolver, ThreadBackend
+        from fetchpool._transport import Resolver, ThreadBackend
         socket.getaddrinfo = lambda *a, **k: time.sleep(60)
 
         async def main():
