@@ -1,0 +1,146 @@
+"""TLS trust: the default store, SSL_CERT_FILE and SSL_CERT_DIR.
+
+Every server is a real HTTPS server on 127.0.0.1 with certificates from trustme.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from clihelpers import FETCHPOOL, cli_env, parse_jsonl, write_lines
+from httpserver import HTTPTestServer
+
+import fetchpool
+from fetchpool import _tls
+from fetchpool._config import Settings
+
+
+def run(
+    *args: str | Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the command with no SSL_CERT_FILE / SSL_CERT_DIR of the caller's, plus `env`."""
+    environment = cli_env()
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        environment.pop(name, None)
+    environment.update(env or {})
+    return subprocess.run(
+        [*FETCHPOOL, *map(str, args)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=20,
+        env=environment,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def outcomes(proc: subprocess.CompletedProcess[bytes]) -> dict[str, tuple[str, str | None]]:
+    """url -> (outcome, error) of a jsonl run."""
+    return {r["url"]: (r["outcome"], r["error"]) for r in parse_jsonl(proc.stdout)}
+
+
+def serve(
+    cert: trustme.LeafCert | None = None, *, chain: tuple[Path, Path] | None = None
+) -> HTTPTestServer:
+    """An HTTPS server with `cert`, or with the certificate and key files of `chain`."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if cert is not None:
+        cert.configure_cert(context)
+    else:
+        assert chain is not None
+        context.load_cert_chain(*chain)
+    context.set_alpn_protocols(["http/1.1"])
+    return HTTPTestServer(ssl_context=context)
+
+
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path]:
+    """A second private CA (B) and its PEM file."""
+    ca = trustme.CA()
+    path = tmp_path_factory.mktemp("ca-b") / "ca-b.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return ca, path
+
+
+@pytest.fixture(scope="module")
+def other_server(other_ca: tuple[trustme.CA, Path]) -> Iterator[HTTPTestServer]:
+    """An HTTPS server signed by CA B, for 127.0.0.1."""
+    with serve(other_ca[0].issue_cert("127.0.0.1")) as srv:
+        yield srv
+
+
+# -- the default store and the environment ---------------------------------------------------------
+
+
+def test_the_context_is_built_once_and_only_for_https(
+    monkeypatch: pytest.MonkeyPatch,
+    server: HTTPTestServer,
+    tls_server: HTTPTestServer,
+    tls_ca_file: Path,
+) -> None:
+    built: list[ssl.SSLContext] = []
+    real = _tls.client_context
+
+    def counting(**kwargs: Any) -> ssl.SSLContext:
+        built.append(real(**kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(_tls, "client_context", counting)
+    settings = Settings(cacert=str(tls_ca_file), workers=4)
+
+    async def fetch_all(urls: list[str]) -> list[fetchpool.Result]:
+        async with asyncio.timeout(15):
+            return [r async for r in fetchpool.fetch(urls, settings=settings)]
+
+    plain = asyncio.run(fetch_all([server.url(f"/ok/plain-{i}") for i in range(4)]))
+    assert all(r.outcome is fetchpool.Outcome.OK for r in plain)
+    assert built == []  # a run of http URLs loads no CA store
+    secure = asyncio.run(fetch_all([tls_server.url(f"/ok/secure-{i}") for i in range(8)]))
+    assert all(r.outcome is fetchpool.Outcome.OK for r in secure)
+    assert len(built) == 1
+
+
+def test_ssl_cert_file_replaces_the_default_bundle_and_cacert_adds(
+    monkeypatch: pytest.MonkeyPatch,
+    tls_ca_file: Path,
+    other_ca: tuple[trustme.CA, Path],
+) -> None:
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    default = _tls.client_context().cert_store_stats()["x509_ca"]
+    assert default > 2  # the system's bundle, or certifi's where there is none
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_ca_file))
+    assert _tls.client_context().cert_store_stats()["x509_ca"] == 1  # no certifi added
+    added = _tls.client_context(cacert=str(other_ca[1]))
+    assert added.cert_store_stats()["x509_ca"] == 2
+    assert (added.verify_mode, added.check_hostname) == (ssl.CERT_REQUIRED, True)
+    insecure = _tls.client_context(verify=False, cacert=str(other_ca[1]))
+    assert (insecure.verify_mode, insecure.check_hostname) == (ssl.CERT_NONE, False)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_ssl_cert_dir_is_a_hashed_directory_of_cas(
+    tls_server: HTTPTestServer, tls_ca_file: Path, tmp_path: Path
+) -> None:
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(tls_ca_file)],
+        capture_output=True,
+        check=True,
+        text=True,
+        timeout=10,
+    ).stdout.strip()
+    directory = tmp_path / "certs"
+    directory.mkdir()
+    shutil.copy(tls_ca_file, directory / f"{subject_hash}.0")  # as c_rehash names it
+    url = tls_server.url("/ok/dir")
+    path = write_lines(tmp_path / "urls.txt", [url])
+    proc = run(path, "--format", "jsonl", env={"SSL_CERT_DIR": str(directory)})
+    assert outcomes(proc) == {url: ("ok", None)}
