@@ -24,7 +24,7 @@ import httpx
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
 from ._models import Kind, Outcome, Result, Target
-from ._tls import context_factory
+from ._tls import context_factory, describe_verify_error
 from ._transport import FastTransport, lookup_in_progress
 
 if TYPE_CHECKING:
@@ -158,8 +158,8 @@ def _describe_oserror(exc: OSError) -> str:
 
 
 def _describe_tls(exc: ssl.SSLError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return f"TLS: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: {describe_verify_error(exc)}"
     reason = exc.reason or str(exc)
     return f"TLS: {str(reason).lower().replace('_', ' ')}"
 

@@ -1,4 +1,4 @@
-"""Whom a run trusts over TLS: the client `ssl.SSLContext` of a run.
+"""Whom a run trusts over TLS: the client `ssl.SSLContext`, and certificate errors in words.
 
 With verification on, a run trusts:
 
@@ -18,13 +18,32 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import ssl
 from collections.abc import Callable
 
 from ._config import Settings
 from ._errors import UsageError
 
-__all__ = ["check_cacert", "client_context", "context_factory"]
+__all__ = ["check_cacert", "client_context", "context_factory", "describe_verify_error"]
+
+HINT = "trust a private CA with --cacert FILE, or skip verification with --insecure"
+
+# OpenSSL's verify codes (X509_V_ERR_*) whose text fetchpool words itself, so it reads the
+# same whatever the OpenSSL version ("self signed" became "self-signed" in 3.0).
+_VERIFY_TEXT = {
+    2: "unable to get issuer certificate",
+    9: "certificate is not yet valid",
+    10: "certificate has expired",
+    18: "self-signed certificate",
+    19: "self-signed certificate in certificate chain",
+    20: "unable to get local issuer certificate",
+    21: "unable to verify the first certificate",
+    23: "certificate revoked",
+}
+_HOST_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+# Python words a host mismatch itself: "Hostname mismatch, certificate is not valid for 'x'."
+_MISMATCH_HOST = re.compile(r"not valid for '(.*)'\.?$")
 
 
 def check_cacert(path: str) -> None:
@@ -82,3 +101,23 @@ def context_factory(settings: Settings) -> Callable[[], ssl.SSLContext]:
     if settings.cacert is not None:
         check_cacert(settings.cacert)
     return functools.partial(client_context, verify=settings.verify, cacert=settings.cacert)
+
+
+def describe_verify_error(exc: ssl.SSLCertVerificationError) -> str:
+    """Which certificate check failed, in words, and how to get past it."""
+    code = exc.verify_code
+    message = exc.verify_message or ""
+    if code in _HOST_MISMATCH:
+        match = _MISMATCH_HOST.search(message)
+        text = (
+            f"certificate is not valid for host '{match.group(1)}'"
+            if match
+            else "certificate is not valid for this host"
+        )
+    elif code in _VERIFY_TEXT:
+        text = _VERIFY_TEXT[code]
+    elif message:
+        text = message[0].lower() + message[1:]
+    else:
+        text = "certificate verification failed"
+    return f"{text} ({HINT})"

@@ -1,4 +1,4 @@
-"""TLS trust: the default store, SSL_CERT_FILE and SSL_CERT_DIR.
+"""TLS trust: the default store, SSL_CERT_FILE and SSL_CERT_DIR, and certificate errors.
 
 Every server is a real HTTPS server on 127.0.0.1 with certificates from trustme.
 """
@@ -6,9 +6,12 @@ Every server is a real HTTPS server on 127.0.0.1 with certificates from trustme.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import shutil
+import socket
 import ssl
 import subprocess
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,8 @@ from httpserver import HTTPTestServer
 import fetchpool
 from fetchpool import _tls
 from fetchpool._config import Settings
+
+HINT = "(trust a private CA with --cacert FILE, or skip verification with --insecure)"
 
 
 def run(
@@ -144,3 +149,90 @@ def test_ssl_cert_dir_is_a_hashed_directory_of_cas(
     path = write_lines(tmp_path / "urls.txt", [url])
     proc = run(path, "--format", "jsonl", env={"SSL_CERT_DIR": str(directory)})
     assert outcomes(proc) == {url: ("ok", None)}
+
+
+# -- certificate errors ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_servers(
+    tls_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, HTTPTestServer]]:
+    """Servers whose certificate fails one check each; all but the self-signed one from `tls_ca`."""
+    now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+    self_signed = trustme.CA()  # a CA certificate is self-signed: serve it as the leaf
+    directory = tmp_path_factory.mktemp("self-signed")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    self_signed.cert_pem.write_to_path(str(cert))
+    self_signed.private_key_pem.write_to_path(str(key))
+    with (
+        serve(tls_ca.issue_cert("127.0.0.1", not_before=now - 30 * day, not_after=now - day)) as a,
+        serve(tls_ca.issue_cert("127.0.0.1", not_before=now + day, not_after=now + 30 * day)) as b,
+        serve(tls_ca.issue_cert("localhost")) as c,
+        serve(chain=(cert, key)) as d,
+    ):
+        yield {"expired": a, "not yet valid": b, "wrong host": c, "self-signed": d}
+
+
+def test_a_certificate_error_names_the_failed_check_and_both_options(
+    bad_servers: dict[str, HTTPTestServer],
+    other_server: HTTPTestServer,
+    tls_ca_file: Path,
+    tmp_path: Path,
+) -> None:
+    expected = {
+        "expired": "certificate has expired",
+        "not yet valid": "certificate is not yet valid",
+        "wrong host": "certificate is not valid for host '127.0.0.1'",
+        "self-signed": "self-signed certificate",
+    }
+    urls = {bad_servers[name].url("/ok/tls"): text for name, text in expected.items()}
+    urls[other_server.url("/ok/tls")] = "unable to get local issuer certificate"
+    path = write_lines(tmp_path / "urls.txt", urls)
+    # tls_ca is trusted, so each certificate gets as far as the check it fails.
+    proc = run(path, "--format", "jsonl", env={"SSL_CERT_FILE": str(tls_ca_file)})
+    records = parse_jsonl(proc.stdout)
+    assert {r["url"]: r["error"] for r in records} == {
+        url: f"TLS: {text} {HINT}" for url, text in urls.items()
+    }
+    assert {(r["outcome"], r["kind"], r["attempts"]) for r in records} == {("fail", "tls", 1)}
+    assert proc.returncode == 1
+
+
+@pytest.fixture
+def not_tls_server() -> Iterator[int]:
+    """A port whose server answers every connection with a plain-HTTP 400, no TLS."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    yield port
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() that close() alone would leave
+    listener.close()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_a_handshake_error_that_is_no_certificate_check_has_no_hint(not_tls_server: int) -> None:
+    async def fetch_one() -> list[fetchpool.Result]:
+        url = f"https://127.0.0.1:{not_tls_server}/"
+        async with asyncio.timeout(10):
+            return [r async for r in fetchpool.fetch([url], retries=0, timeout=5)]
+
+    (result,) = asyncio.run(fetch_one())
+    assert result.kind is fetchpool.Kind.TLS
+    assert result.error is not None
+    assert result.error.startswith("TLS: ")
+    assert "--cacert" not in result.error
+    assert "--insecure" not in result.error
