@@ -1,4 +1,4 @@
-"""TLS trust: the default store, SSL_CERT_FILE and SSL_CERT_DIR, and certificate errors.
+"""TLS trust: the default store, SSL_CERT_FILE / SSL_CERT_DIR, --cacert, and certificate errors.
 
 Every server is a real HTTPS server on 127.0.0.1 with certificates from trustme.
 """
@@ -236,3 +236,99 @@ def test_a_handshake_error_that_is_no_certificate_check_has_no_hint(not_tls_serv
     assert result.error.startswith("TLS: ")
     assert "--cacert" not in result.error
     assert "--insecure" not in result.error
+
+
+# -- --cacert --------------------------------------------------------------------------------------
+
+
+def test_cacert_trusts_a_private_ca(
+    other_server: HTTPTestServer, other_ca: tuple[trustme.CA, Path], tmp_path: Path
+) -> None:
+    url = other_server.url("/ok/private")
+    path = write_lines(tmp_path / "urls.txt", [url])
+    assert outcomes(run(path, "--format", "jsonl")) == {
+        url: ("fail", f"TLS: unable to get local issuer certificate {HINT}")
+    }
+    proc = run(path, "--format", "jsonl", "--cacert", other_ca[1])
+    assert outcomes(proc) == {url: ("ok", None)}
+    assert proc.returncode == 0
+
+
+def test_cacert_adds_to_the_store_of_ssl_cert_file(
+    tls_server: HTTPTestServer,
+    tls_ca_file: Path,
+    other_server: HTTPTestServer,
+    other_ca: tuple[trustme.CA, Path],
+    tmp_path: Path,
+) -> None:
+    a, b = tls_server.url("/ok/ca-a"), other_server.url("/ok/ca-b")
+    path = write_lines(tmp_path / "urls.txt", [a, b])
+    env = {"SSL_CERT_FILE": str(tls_ca_file)}
+    alone = outcomes(run(path, "--format", "jsonl", env=env))
+    assert (alone[a], alone[b][0]) == (("ok", None), "fail")
+    both = outcomes(run(path, "--format", "jsonl", "--cacert", other_ca[1], env=env))
+    assert both == {a: ("ok", None), b: ("ok", None)}
+
+
+def test_cacert_applies_to_httpx_transports_with_http2(
+    tls_server: HTTPTestServer,
+    tls_ca_file: Path,
+    other_server: HTTPTestServer,
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("h2")
+    good, bad = tls_server.url("/ok/h2"), other_server.url("/ok/h2")
+    path = write_lines(tmp_path / "urls.txt", [good, bad])
+    proc = run(path, "--http2", "--format", "jsonl", "--retries", "0", "--cacert", tls_ca_file)
+    assert outcomes(proc) == {
+        good: ("ok", None),
+        bad: ("fail", f"TLS: unable to get local issuer certificate {HINT}"),
+    }
+
+
+def test_cacert_from_pyproject_is_relative_to_it(
+    tls_server: HTTPTestServer, tls_ca_file: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "certs").mkdir()
+    shutil.copy(tls_ca_file, tmp_path / "certs" / "ca.pem")
+    (tmp_path / "pyproject.toml").write_text('[tool.fetchpool]\ncacert = "certs/ca.pem"\n')
+    work = tmp_path / "docs"
+    work.mkdir()
+    url = tls_server.url("/ok/pyproject")
+    write_lines(work / "urls.txt", [url])
+    proc = run("urls.txt", "--format", "jsonl", cwd=work)
+    assert outcomes(proc) == {url: ("ok", None)}
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "no such file or directory"),
+        ("@directory", "is a directory"),
+        (b"", "no PEM certificate in it"),
+        (b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", "not a valid"),
+    ],
+)
+def test_a_bad_cacert_is_a_usage_error_before_anything_is_fetched(
+    fresh_server: HTTPTestServer, tmp_path: Path, content: bytes | str | None, problem: str
+) -> None:
+    cacert = tmp_path / "ca.pem"
+    if content == "@directory":
+        cacert.mkdir()
+    elif isinstance(content, bytes):
+        cacert.write_bytes(content)
+    urls = write_lines(tmp_path / "urls.txt", [fresh_server.url("/ok/never")])
+    proc = run(urls, "--cacert", cacert)
+    assert proc.returncode == 2
+    assert proc.stdout == b""
+    [line] = proc.stderr.decode().splitlines()
+    assert line.startswith(f"fetchpool: error: invalid --cacert {cacert}: {problem}")
+    assert fresh_server.requests == []
+
+
+def test_a_bad_cacert_in_pyproject_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.fetchpool]\ncacert = "missing.pem"\n')
+    write_lines(tmp_path / "urls.txt", ["http://127.0.0.1:9/"])
+    proc = run("urls.txt", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"invalid --cacert {tmp_path / 'missing.pem'}" in proc.stderr.decode()
