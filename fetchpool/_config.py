@@ -108,6 +108,8 @@ class Settings:
         headers: extra request headers, in order.
         user_agent: the User-Agent header.
         verify: verify TLS certificates.
+        cacert: a PEM file of CA certificates trusted in addition to the default store
+            (OpenSSL's default paths, `SSL_CERT_FILE`, `SSL_CERT_DIR`; see `fetchpool._tls`).
         per_host: at most this many requests in flight to one host (None: no limit).
         body_cap: bytes of body read per response before the rest is abandoned.
         accept_timeouts: count a result of kind `timeout` as OK.
@@ -131,6 +133,7 @@ class Settings:
     headers: tuple[tuple[str, str], ...] = ()
     user_agent: str = DEFAULT_USER_AGENT
     verify: bool = True
+    cacert: str | None = None
     per_host: int | None = None
     body_cap: int = BODY_CAP
     accept_timeouts: bool = False

@@ -24,6 +24,7 @@ import httpx
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
 from ._models import Kind, Outcome, Result, Target
+from ._tls import context_factory, describe_verify_error
 from ._transport import FastTransport, lookup_in_progress
 
 if TYPE_CHECKING:
@@ -81,12 +82,17 @@ def uses_fast_transport(settings: Settings) -> bool:
 
 
 def make_transport(settings: Settings) -> FastTransport | None:
-    """fetchpool's own transport for the run, or None when httpx's transports are needed."""
+    """fetchpool's own transport for the run, or None when httpx's transports are needed.
+
+    Its TLS context is built at the first https URL (a run of http URLs loads no CA store).
+
+    Raises:
+        UsageError: when `settings.cacert` is not a readable PEM file of certificates.
+    """
     if not uses_fast_transport(settings):
         return None
-    verify = settings.verify
     return FastTransport(
-        ssl_context=lambda: httpx.create_ssl_context(verify=verify),
+        ssl_context=context_factory(settings),
         max_connections=settings.workers,
     )
 
@@ -99,8 +105,16 @@ def make_client(
     Its transport is `transport`, else fetchpool's own (an O(1) connection pool)
     unless HTTP/2 or a proxy is in use. Proxies come from `settings.proxy`, else
     from `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` in the environment.
+    httpx's transports (HTTP/2, proxies) get a TLS context with the same trust as
+    fetchpool's own, built now: httpx builds its transports with the client.
+
+    Raises:
+        UsageError: when `settings.cacert` is not a readable PEM file of certificates.
     """
-    if transport is None:
+    verify: ssl.SSLContext | bool = settings.verify  # fetchpool's own transport has its own
+    if not uses_fast_transport(settings):
+        verify = context_factory(settings)()
+    elif transport is None:
         transport = make_transport(settings)
     limits = httpx.Limits(
         max_connections=settings.workers,
@@ -110,7 +124,7 @@ def make_client(
         transport=transport,
         limits=limits,
         timeout=httpx.Timeout(settings.timeout),
-        verify=settings.verify,
+        verify=verify,
         http2=settings.http2,
         proxy=settings.proxy,
         trust_env=settings.proxy is None,
@@ -144,8 +158,8 @@ def _describe_oserror(exc: OSError) -> str:
 
 
 def _describe_tls(exc: ssl.SSLError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return f"TLS: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: {describe_verify_error(exc)}"
     reason = exc.reason or str(exc)
     return f"TLS: {str(reason).lower().replace('_', ' ')}"
 

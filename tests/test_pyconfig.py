@@ -31,6 +31,7 @@ CONTRACT_LONG_OPTIONS = [
     "header",
     "user-agent",
     "insecure",
+    "cacert",
     "per-host",
     "format",
     "failures-only",

@@ -116,7 +116,10 @@ def test_kind_tls_says_an_expired_certificate_has_expired(
     )
     (record,) = parse_jsonl(done.stdout)
     assert record["kind"] == "tls"
-    assert record["error"] == "TLS: certificate has expired"
+    assert record["error"] == (
+        "TLS: certificate has expired "
+        "(trust a private CA with --cacert FILE, or skip verification with --insecure)"
+    )
 
 
 def test_kind_protocol_for_a_server_that_does_not_speak_http(server: HTTPTestServer) -> None:

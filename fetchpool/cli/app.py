@@ -126,6 +126,15 @@ def command(
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Do not verify TLS certificates.")
     ] = False,
+    cacert: Annotated[
+        str | None,
+        typer.Option(
+            "--cacert",
+            metavar="FILE",
+            help="Also trust the CA certificates in FILE (PEM); SSL_CERT_FILE and "
+            "SSL_CERT_DIR are honoured as OpenSSL and curl do.",
+        ),
+    ] = None,
     per_host: Annotated[
         int | None,
         typer.Option(
@@ -270,6 +279,7 @@ def command(
         headers=tuple(parse_header(h) for h in header or ()),
         user_agent=user_agent,
         verify=not insecure,
+        cacert=cacert,
         per_host=per_host,
         accept_timeouts=accept_timeouts,
         rate=rate,
@@ -286,6 +296,10 @@ def command(
         from .._save import SaveDir
 
         SaveDir(Path(settings.save_dir), overwrite=overwrite)  # a bad DIR is a usage error now
+    if settings.cacert is not None:
+        from .._tls import check_cacert
+
+        check_cacert(settings.cacert)  # a bad FILE is a usage error now, not at the first https URL
     if settings.http2:
         _require_h2()
     link_filter = None

@@ -105,6 +105,7 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
     "header": OptionSpec("list", _each(parse_header)),
     "user_agent": OptionSpec("str"),
     "insecure": OptionSpec("bool"),
+    "cacert": OptionSpec("path"),
     "per_host": OptionSpec("int", _settings("per_host")),
     "format": OptionSpec("str", _format),
     "failures_only": OptionSpec("bool"),
@@ -230,7 +231,7 @@ def load_pyproject_options(start: Path) -> tuple[Path | None, dict[str, object]]
 
     Returns the file (None when there is none) and its options keyed by Click
     parameter name (`max-time` and `max_time` both become `max_time`), with
-    `cache` and `save` made relative to the file's directory. A file without the
+    `cache`, `save` and `cacert` made relative to the file's directory. A file without the
     table gives no options; the search does not go on past it.
 
     Raises:
