@@ -5,7 +5,7 @@ It exists because httpx's decoders are unbounded: they call zlib's `decompress(d
 back as one 64 MB piece, and a few workers saving bombs hold gigabytes. Here every call to
 zlib asks for at most `PIECE_BYTES` of output, and what zlib could not inflate yet stays in
 its `unconsumed_tail` until the caller asks for the next piece. A caller that stops asking
-(the file is over `--max-filesize`) stops the decompression there.
+(its size limit is reached) stops the decompression there.
 
 Codings: `gzip` and `x-gzip` (several members one after the other, as `cat a.gz b.gz`, and
 zero padding after the last, as gzip(1) and Python's `gzip` module accept them), `deflate`
