@@ -23,6 +23,7 @@ import httpx
 
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
+from ._decode import BodyDecoder, DecodeError
 from ._models import Kind, Outcome, Result, Target
 from ._tls import context_factory, describe_verify_error
 from ._transport import FastTransport, lookup_in_progress
@@ -185,6 +186,8 @@ def classify(exc: BaseException, *, timeout: float) -> Failure:
         return Failure(Kind.SIZE, str(exc))
     if isinstance(exc, _SaveError):
         return Failure(Kind.INVALID, str(exc))
+    if isinstance(exc, DecodeError):
+        return Failure(Kind.PROTOCOL, str(exc))
     if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc):
         # An empty reply: the connection was closed on us (curl: "Empty reply from server").
         return Failure(Kind.CONNECT, "server closed the connection without a response")
@@ -281,7 +284,9 @@ class Fetcher:
         defaults = [
             ("User-Agent", settings.user_agent),
             ("Accept", "*/*"),
-            ("Accept-Encoding", "gzip, deflate"),
+            # Bodies that are only discarded may come compressed; a saved one should not need
+            # decoding (a server that compresses anyway is decoded as a stream, see _decode).
+            ("Accept-Encoding", "identity" if settings.save_dir else "gzip, deflate"),
         ]
         plain = [(k, v) for k, v in defaults if k.lower() not in given]
         plain += [(k, v) for k, v in settings.headers if k.lower() not in SENSITIVE_HEADERS]
@@ -470,13 +475,18 @@ class Fetcher:
             attempt.failure = classify(exc, timeout=settings.timeout)
 
     async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
-        """Stream the whole (decoded) body to a temporary file, then rename it into place."""
+        """Stream the whole decoded body to a temporary file, then rename it into place.
+
+        --max-filesize counts the decoded bytes written; decoding stops as soon as it is over.
+        """
         save = self._save
         assert save is not None
         limit = self._settings.max_filesize
         too_large = f"body over --max-filesize ({limit or 0:,} bytes)"
+        # Not httpx's decoders (aiter_bytes): they inflate a whole read at once, unbounded.
+        decoder = BodyDecoder(response.headers.get_list("content-encoding", split_commas=True))
         length = response.headers.get("content-length", "")
-        if limit is not None and length.isdigit() and int(length) > limit:
+        if limit is not None and decoder.identity and length.isdigit() and int(length) > limit:
             raise _TooLarge(too_large)
         try:
             if attempt.save_path is None:
@@ -486,16 +496,21 @@ class Fetcher:
             raise _SaveError(f"cannot save: {exc}") from exc
         try:
             with handle:
-                total = 0
-                async for chunk in response.aiter_bytes():
-                    total += len(chunk)
-                    attempt.bytes_read = total
-                    if limit is not None and total > limit:
-                        raise _TooLarge(too_large)
-                    try:
-                        handle.write(chunk)
-                    except OSError as exc:
-                        raise _SaveError(f"cannot save: {exc.strerror or exc}") from exc
+                written = 0
+                async for chunk in cast(httpx.AsyncByteStream, response.stream):
+                    for piece in decoder.feed(chunk):
+                        if limit is not None and written + len(piece) > limit:
+                            raise _TooLarge(too_large)
+                        try:
+                            handle.write(piece)
+                        except OSError as exc:
+                            raise _SaveError(f"cannot save: {exc.strerror or exc}") from exc
+                        written += len(piece)
+                        attempt.bytes_read = written
+                        if not decoder.identity:
+                            # One read can inflate to a thousand pieces: let the others run.
+                            await asyncio.sleep(0)
+                decoder.finish()
             try:
                 save.commit(temp, attempt.save_path)
             except OSError as exc:

@@ -11,18 +11,28 @@ import asyncio
 import contextlib
 import http
 import json
+import random
 import socket
 import ssl
 import struct
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from urllib.parse import parse_qs, unquote, unquote_to_bytes, urlsplit
 
-__all__ = ["HTTPTestServer", "RecordedRequest", "closed_port"]
+__all__ = [
+    "ENCODED_ROUTES",
+    "HTTPTestServer",
+    "RecordedRequest",
+    "closed_port",
+    "encode_body",
+    "gzip_zeros",
+    "sample_body",
+]
 
 CHUNK_SIZE = 64 * 1024
 _CHUNK = bytes(CHUNK_SIZE)
@@ -184,6 +194,11 @@ class HTTPTestServer:
       of the Cookie / Authorization header.
     - `/flaky/<key>/<n>/<code>[?retry_after=<v>]` first n requests for key answer code (with a
       Retry-After header when given), then 200; `/flaky-reset/<key>/<n>` first n are reset.
+    - `/encoded/<name>/<n>[/<x>]` `sample_body(n)` encoded as `encode_body` does for `name`
+      (gzip, deflate raw and zlib-wrapped, multi-member, stacked, truncated, corrupt, or a
+      `br`/`zstd` label on plain bytes), whatever the request's Accept-Encoding says.
+    - `/gzip-bomb/<n>[/<x>]` gzip of n zero bytes (`gzip_zeros`: about 1 KB per MiB), also sent
+      whatever the client accepts; `?chunked=1` sends it chunked instead of with a length.
 
     Statistics (thread-safe to read): `requests`, `hits(prefix)`, `open_connections`,
     `max_open_connections`, `connections_total` (accepted), `errors` (exceptions raised by
@@ -634,6 +649,129 @@ async def _flaky_reset(server: HTTPTestServer, conn: _Conn, req: _Request) -> bo
     raise _Reset
 
 
+# -- compressed bodies -------------------------------------------------------------------------
+
+ENCODED_ROUTES: dict[str, str] = {
+    "identity": "identity",
+    "gzip": "gzip",
+    "x-gzip": "x-gzip",
+    "deflate": "deflate",  # zlib-wrapped, as RFC 9110 says
+    "deflate-raw": "deflate",  # a bare deflate stream, as some servers send
+    "gzip-multi": "gzip",  # three gzip members one after the other
+    "gzip-gzip": "gzip, gzip",
+    "deflate-gzip": "deflate, gzip",  # deflated first, then gzipped
+    "gzip-padded": "gzip",  # zero bytes after the member, which gzip(1) ignores
+    "gzip-truncated": "gzip",  # the first half of a gzip stream
+    "gzip-corrupt": "gzip",  # one byte flipped: the CRC check fails
+    "gzip-trailing": "gzip",  # bytes after the member that are not another member
+    "br": "br",  # labels only: the body is the plain bytes
+    "zstd": "zstd",
+}
+"""Route name of `/encoded/<name>/<n>` -> the Content-Encoding header it sends."""
+
+
+def sample_body(size: int) -> bytes:
+    """`size` bytes of numbered lines with random hex: compressible, but not trivially."""
+    rand = random.Random(size)
+    lines = (b"%08d %016x fetchpool\n" % (i, rand.getrandbits(64)) for i in range(size // 36 + 1))
+    return b"".join(lines)[:size]
+
+
+def _gzip(data: bytes) -> bytes:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+def encode_body(name: str, body: bytes) -> bytes:
+    """`body` as the `/encoded/<name>/...` route sends it (see `ENCODED_ROUTES`)."""
+    if name in ("identity", "br", "zstd"):
+        return body
+    if name in ("gzip", "x-gzip"):
+        return _gzip(body)
+    if name == "deflate":
+        return zlib.compress(body)
+    if name == "deflate-raw":
+        return _raw_deflate(body)
+    if name == "gzip-multi":
+        third = len(body) // 3
+        return b"".join(
+            _gzip(part) for part in (body[:third], body[third : 2 * third], body[2 * third :])
+        )
+    if name == "gzip-gzip":
+        return _gzip(_gzip(body))
+    if name == "deflate-gzip":
+        return _gzip(zlib.compress(body))
+    if name == "gzip-padded":
+        return _gzip(body) + bytes(100)
+    if name == "gzip-truncated":
+        whole = _gzip(body)
+        return whole[: len(whole) // 2]
+    if name == "gzip-corrupt":
+        whole = bytearray(_gzip(body))
+        whole[len(whole) // 2] ^= 0xFF
+        return bytes(whole)
+    if name == "gzip-trailing":
+        return _gzip(body) + b"not gzip"
+    raise _NotFound(f"no such encoding route: {name}")
+
+
+_bombs: dict[int, bytes] = {}
+_bombs_lock = threading.Lock()
+_MIB = bytes(1 << 20)
+
+
+def gzip_zeros(size: int) -> bytes:
+    """gzip of `size` zero bytes, compressed a MiB at a time (never held inflated), cached."""
+    with _bombs_lock:
+        cached = _bombs.get(size)
+        if cached is None:
+            compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+            parts = []
+            whole, rest = divmod(size, len(_MIB))
+            parts += [compressor.compress(_MIB) for _ in range(whole)]
+            parts += [compressor.compress(_MIB[:rest]), compressor.flush()]
+            cached = _bombs[size] = b"".join(parts)
+    return cached
+
+
+async def _encoded(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
+    name = _segment(req, 1)
+    if name not in ENCODED_ROUTES:
+        raise _NotFound(f"no such encoding route: {name}")
+    body = encode_body(name, sample_body(_int(_segment(req, 2), "length")))
+    headers = [("Content-Encoding", ENCODED_ROUTES[name])]
+    await conn.send(200, body, content_type="application/octet-stream", headers=headers)
+    return False
+
+
+async def _gzip_bomb(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
+    size = _int(_segment(req, 1), "length")
+    # Compressing a GiB takes a second or two: off the loop, so other routes keep answering.
+    body = await asyncio.to_thread(gzip_zeros, size)
+    chunked = req.query_one("chunked") == "1"
+    headers = [("Content-Type", "application/octet-stream"), ("Content-Encoding", "gzip")]
+    headers.append(
+        ("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(len(body)))
+    )
+    await conn.send_head(200, headers)
+    if conn.head_only:
+        return False
+    view = memoryview(body)
+    for start in range(0, len(body), CHUNK_SIZE):
+        piece = view[start : start + CHUNK_SIZE]
+        conn.writer.write(b"%x\r\n" % len(piece) + piece + b"\r\n" if chunked else piece)
+        await conn.writer.drain()
+    if chunked:
+        conn.writer.write(b"0\r\n\r\n")
+        await conn.writer.drain()
+    return False
+
+
 def _segment(req: _Request, index: int) -> str:
     segments = req.segments
     if index >= len(segments):
@@ -674,6 +812,8 @@ _ROUTES: dict[str, Route] = {
     "auth": _auth,
     "flaky": _flaky,
     "flaky-reset": _flaky_reset,
+    "encoded": _encoded,
+    "gzip-bomb": _gzip_bomb,
 }
 
 

@@ -8,13 +8,21 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import trustme
-from httpserver import HTTPTestServer, closed_port, wait_until
+from httpserver import (
+    ENCODED_ROUTES,
+    HTTPTestServer,
+    closed_port,
+    gzip_zeros,
+    sample_body,
+    wait_until,
+)
 
 TIMEOUT = 5.0
 
@@ -139,6 +147,109 @@ def test_chunked_and_nolength_bodies_have_the_requested_size(server: HTTPTestSer
     assert (status, len(body), headers.get("Transfer-Encoding")) == (200, 200000, "chunked")
     status, _, headers, body = get(server, "/nolength/150000")
     assert (status, len(body), "Content-Length" in headers) == (200, 150000, False)
+
+
+def _inflate(data: bytes, wbits: int) -> bytes:
+    """Every member of a zlib/gzip/raw stream, with the standard library (no fetchpool code)."""
+    out = b""
+    while data:
+        decompressor = zlib.decompressobj(wbits)
+        out += decompressor.decompress(data) + decompressor.flush()
+        assert decompressor.eof, "truncated"
+        data = decompressor.unused_data.lstrip(b"\0")
+    return out
+
+
+def test_sample_body_is_deterministic_and_compressible() -> None:
+    body = sample_body(100_000)
+    assert len(body) == 100_000
+    assert body == sample_body(100_000)
+    assert body.startswith(b"00000000 ")
+    assert 20_000 < len(zlib.compress(body)) < 80_000
+
+
+@pytest.mark.parametrize(
+    ("name", "wbits", "layers"),
+    [
+        ("gzip", 31, 1),
+        ("x-gzip", 31, 1),
+        ("deflate", 15, 1),
+        ("deflate-raw", -15, 1),
+        ("gzip-multi", 31, 1),
+        ("gzip-padded", 31, 1),
+        ("gzip-gzip", 31, 2),
+    ],
+)
+def test_encoded_routes_send_a_decodable_body_even_to_an_identity_request(
+    server: HTTPTestServer, name: str, wbits: int, layers: int
+) -> None:
+    status, _, headers, body = get(
+        server, f"/encoded/{name}/50000", headers={"Accept-Encoding": "identity"}
+    )
+    assert (status, headers["Content-Encoding"]) == (200, ENCODED_ROUTES[name])
+    assert int(headers["Content-Length"]) == len(body) < 50_000
+    for _ in range(layers):
+        body = _inflate(body, wbits)
+    assert body == sample_body(50_000)
+
+
+def test_gzip_multi_sends_three_members(server: HTTPTestServer) -> None:
+    data = get(server, "/encoded/gzip-multi/50000")[3]
+    members = 0
+    while data:
+        decompressor = zlib.decompressobj(31)
+        decompressor.decompress(data)
+        assert decompressor.eof
+        members += 1
+        data = decompressor.unused_data
+    assert members == 3
+
+
+def test_deflate_then_gzip_is_undone_in_reverse_order(server: HTTPTestServer) -> None:
+    _, _, headers, body = get(server, "/encoded/deflate-gzip/5000")
+    assert headers["Content-Encoding"] == "deflate, gzip"
+    assert _inflate(_inflate(body, 31), 15) == sample_body(5000)
+
+
+def test_broken_encoded_routes_fail_to_decode(server: HTTPTestServer) -> None:
+    truncated = get(server, "/encoded/gzip-truncated/50000")[3]
+    with pytest.raises(AssertionError, match="truncated"):
+        _inflate(truncated, 31)
+    with pytest.raises(zlib.error, match="incorrect data check"):
+        _inflate(get(server, "/encoded/gzip-corrupt/50000")[3], 31)
+    with pytest.raises(zlib.error, match="incorrect header check"):
+        _inflate(get(server, "/encoded/gzip-trailing/50000")[3], 31)
+
+
+@pytest.mark.parametrize("name", ["br", "zstd", "identity"])
+def test_label_only_encodings_send_the_plain_body(server: HTTPTestServer, name: str) -> None:
+    _, _, headers, body = get(server, f"/encoded/{name}/1000")
+    assert (headers["Content-Encoding"], body) == (name, sample_body(1000))
+
+
+def test_unknown_encoded_route_is_404(server: HTTPTestServer) -> None:
+    assert get(server, "/encoded/lzma/10")[0] == 404
+
+
+@pytest.mark.parametrize("query", ["", "?chunked=1"])
+def test_gzip_bomb_inflates_a_thousandfold_to_zeros(server: HTTPTestServer, query: str) -> None:
+    size = 64 * 1024 * 1024 + 123
+    status, _, headers, body = get(
+        server, f"/gzip-bomb/{size}/x{query}", headers={"Accept-Encoding": "identity"}
+    )
+    assert (status, headers["Content-Encoding"]) == (200, "gzip")
+    assert headers.get("Transfer-Encoding") == ("chunked" if query else None)
+    assert body == gzip_zeros(size)
+    assert len(body) < size // 1000
+    decompressor = zlib.decompressobj(31)
+    inflated = 0
+    while not decompressor.eof:  # in bounded steps: the test itself never holds 64 MiB
+        piece = decompressor.decompress(body, 1 << 20)
+        assert piece or body, "truncated"
+        assert piece.count(0) == len(piece)
+        inflated += len(piece)
+        body = decompressor.unconsumed_tail
+    assert inflated == size
 
 
 def test_trickle_sends_a_byte_at_a_time(server: HTTPTestServer) -> None:

@@ -1,12 +1,20 @@
-"""`SaveDir`: every URL gets a readable, unique name inside the save directory, saved atomically."""
+"""`--save`: a readable, unique name per URL inside the directory, written atomically, and
+bodies a server compresses anyway decoded as a stream in bounded memory."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from clihelpers import FETCHPOOL, RUN_TIMEOUT, cli_env, parse_jsonl, run_fetchpool, write_lines
+from httpserver import HTTPTestServer, sample_body
 
 from fetchpool._errors import UsageError
 from fetchpool._save import MAX_NAME_BYTES, SaveDir, file_name_for_url
@@ -383,3 +391,180 @@ def test_a_url_that_cannot_be_split_is_a_value_error(save_dir: SaveDir) -> None:
     with pytest.raises(ValueError, match="Invalid IPv6"):
         save_dir.reserve("http://[::1/x")
     assert list(save_dir.root.iterdir()) == []
+
+
+# -- compressed bodies (the contract's "The real network: Compressed bodies") -----------------
+
+MIB = 1024 * 1024
+
+
+def save_run(
+    tmp_path: Path, urls: list[str], *args: str
+) -> tuple[subprocess.CompletedProcess[bytes], dict[str, dict[str, Any]], Path]:
+    """Run `fetchpool URLS --save DIR --format jsonl *args`; the records by URL, and DIR."""
+    out = tmp_path / "out"
+    path = write_lines(tmp_path / "urls.txt", urls)
+    done = run_fetchpool(path, "--save", out, "--format", "jsonl", *args)
+    records = {r["url"]: r for r in parse_jsonl(done.stdout)}
+    assert len(records) == len(urls), done.stderr
+    return done, records, out
+
+
+def test_save_asks_for_identity_and_a_plain_run_for_gzip_or_deflate(
+    tmp_path: Path, fresh_server: HTTPTestServer
+) -> None:
+    saved_url = fresh_server.url("/headers/saved")
+    _, records, _ = save_run(tmp_path, [saved_url])
+    echoed = json.loads(Path(records[saved_url]["saved_to"]).read_bytes())
+    assert ["Accept-Encoding", "identity"] in echoed["headers"]
+    run_fetchpool(write_lines(tmp_path / "plain.txt", [fresh_server.url("/headers/plain")]))
+    (plain,) = [r for r in fresh_server.requests if r.path == "/headers/plain"]
+    assert plain.header("Accept-Encoding") == "gzip, deflate"
+
+
+def test_an_accept_encoding_given_with_dash_h_is_sent_as_given_with_save(
+    tmp_path: Path, fresh_server: HTTPTestServer
+) -> None:
+    url = fresh_server.url("/encoded/gzip/100000/asked")
+    _, records, _ = save_run(tmp_path, [url], "-H", "accept-encoding: gzip")
+    (request,) = fresh_server.requests
+    assert [v for k, v in request.headers if k.lower() == "accept-encoding"] == ["gzip"]
+    assert Path(records[url]["saved_to"]).read_bytes() == sample_body(100_000)
+
+
+ENCODINGS = [
+    "gzip",
+    "x-gzip",
+    "deflate",
+    "deflate-raw",
+    "gzip-multi",
+    "gzip-padded",
+    "gzip-gzip",
+    "deflate-gzip",
+    "identity",
+]
+
+
+def test_a_body_the_server_compresses_anyway_is_saved_decoded(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    size = 700_000  # more than one read, and more than one decoded piece
+    urls = [server.url(f"/encoded/{name}/{size}/decoded") for name in ENCODINGS]
+    done, records, out = save_run(tmp_path, urls)
+    assert done.returncode == 0, done.stdout
+    for url in urls:
+        record = records[url]
+        assert (record["outcome"], record["bytes"]) == ("ok", size), record
+        assert Path(record["saved_to"]).read_bytes() == sample_body(size), url
+    assert len(list(out.iterdir())) == len(urls)  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("gzip-truncated", "truncated gzip body"),
+        ("gzip-corrupt", "corrupt gzip body: incorrect data check"),
+        ("gzip-trailing", "corrupt gzip body: data after the end is not gzip"),
+        ("br", "cannot decode Content-Encoding 'br'"),
+        ("zstd", "cannot decode Content-Encoding 'zstd'"),
+    ],
+)
+def test_a_body_that_cannot_be_decoded_is_a_protocol_fail_and_no_file(
+    tmp_path: Path, server: HTTPTestServer, name: str, error: str
+) -> None:
+    url = server.url(f"/encoded/{name}/300000/undecodable")
+    done, records, out = save_run(tmp_path, [url])
+    assert done.returncode == 1
+    record = records[url]
+    assert (record["outcome"], record["kind"], record["error"]) == ("fail", "protocol", error)
+    assert (record["status"], record["saved_to"]) == (200, None)
+    assert list(out.iterdir()) == []  # neither a final file nor a temporary one
+
+
+def test_max_filesize_counts_the_decoded_bytes_written(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    at_limit = server.url("/encoded/gzip/300000/at-limit")
+    over = server.url("/encoded/deflate-gzip/300001/over")
+    # 20 bytes whose gzip (Content-Length 40) is larger than the limit: the file is not.
+    tiny = server.url("/encoded/gzip/20/tiny")
+    bomb = server.url(f"/gzip-bomb/{256 * MIB}/limited")
+    started = time.monotonic()
+    _, records, out = save_run(tmp_path, [at_limit, over, tiny, bomb], "--max-filesize", "300000")
+    assert time.monotonic() - started < 10
+    assert records[at_limit]["outcome"] == records[tiny]["outcome"] == "ok"
+    assert Path(records[at_limit]["saved_to"]).stat().st_size == 300_000
+    assert Path(records[tiny]["saved_to"]).read_bytes() == sample_body(20)
+    for url in (over, bomb):
+        record = records[url]
+        assert (record["kind"], record["saved_to"]) == ("size", None)
+        assert record["error"] == "body over --max-filesize (300,000 bytes)"
+        assert record["bytes"] <= 300_000  # what was written before it stopped
+    assert len(list(out.iterdir())) == 2
+
+
+# Runs argv[3:] with stdout to the file argv[1], killed after argv[2] seconds, then prints its
+# exit status and peak RSS. Linux keeps the high-water RSS of the memory a process had before
+# exec, and subprocess forks with vfork: measured straight from the test process, fetchpool's
+# peak would be at least the test process's own. This small process is the one it forks from.
+_MEASURE = """
+import resource, subprocess, sys
+with open(sys.argv[1], "wb") as out:
+    proc = subprocess.Popen(sys.argv[3:], stdin=subprocess.DEVNULL, stdout=out)
+try:
+    status = proc.wait(float(sys.argv[2]))
+except subprocess.TimeoutExpired:
+    proc.kill()
+    proc.wait()
+    status = None
+print(status, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def run_measuring_peak_rss(*args: str | os.PathLike[str], stdout: Path) -> tuple[int, float]:
+    """Run fetchpool (bounded), stdout to a file; its exit status and its peak RSS in MB."""
+    argv = [sys.executable, "-c", _MEASURE, str(stdout), str(RUN_TIMEOUT), *FETCHPOOL]
+    done = subprocess.run(
+        [*argv, *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=RUN_TIMEOUT + 10,
+        env=cli_env(),
+        check=True,
+    )
+    status, max_rss_kib = done.stdout.split()
+    assert status != b"None", f"fetchpool did not exit within {RUN_TIMEOUT} s"
+    return int(status), int(max_rss_kib) * 1024 / 1e6  # Linux: ru_maxrss is in KiB
+
+
+def test_eight_workers_saving_gzip_bombs_stay_under_150_mb(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    # Each bomb is about 1 KB of gzip per MiB of zeros. Before the bounded decoder, one read of
+    # one inflated to up to 256 MB at once, and this run peaked near 1 GB.
+    whole = [server.url(f"/gzip-bomb/{32 * MIB}/whole-{i}") for i in range(4)]
+    stopped = [server.url(f"/gzip-bomb/{256 * MIB}/stopped-{i}") for i in range(4)]
+    out = tmp_path / "out"
+    urls = write_lines(
+        tmp_path / "urls.txt", [u for pair in zip(whole, stopped, strict=True) for u in pair]
+    )
+    report = tmp_path / "report.jsonl"
+    status, peak_mb = run_measuring_peak_rss(
+        urls,
+        "--save",
+        out,
+        "--workers",
+        "8",
+        "--max-filesize",
+        "50000000",
+        "--format",
+        "jsonl",
+        stdout=report,
+    )
+    records = {r["url"]: r for r in parse_jsonl(report.read_bytes())}
+    assert status == 1
+    for url in whole:
+        assert records[url]["bytes"] == 32 * MIB
+        assert Path(records[url]["saved_to"]).stat().st_size == 32 * MIB
+    assert [records[url]["kind"] for url in stopped] == ["size"] * 4
+    assert 10 < peak_mb < 150, f"peak RSS {peak_mb:.0f} MB"
