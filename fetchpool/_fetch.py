@@ -283,6 +283,10 @@ class Fetcher:
             if "cookie" in secrets:
                 cookies.insert(0, secrets["cookie"][1])
             secrets["cookie"] = ("Cookie", "; ".join(cookies))
+        # An Authorization of the run's own (--user, --bearer, -H) wins over the credentials
+        # of a URL, as curl's -u and -H do.
+        self._run_authorization = "authorization" in secrets
+        self._plain = plain
         self._secrets = list(secrets.values())
         # Built once: httpx copies a Headers object without normalising it again.
         self._headers_with_secrets = httpx.Headers(plain + self._secrets)
@@ -377,12 +381,20 @@ class Fetcher:
         client = self._client
         try:
             url = httpx.URL(target.url)
+            authorization = None  # from the URL's own credentials, for its origin only
+            if target.credentials is not None:
+                url = url.copy_with(userinfo=b"")  # sent as a header, never in the URL
+                if not self._run_authorization:
+                    authorization = target.credentials.basic_authorization()
             first_origin = None  # known once a redirect is followed
             same_origin = True
             method = settings.method
             seen: set[str] = set()
             for hop in range(MAX_REDIRECTS + 1):
-                headers = self._headers_with_secrets if same_origin else self._headers
+                if authorization is None:
+                    headers = self._headers_with_secrets if same_origin else self._headers
+                else:
+                    headers = self._hop_headers(same_origin, authorization)
                 if self._rate is not None and (hop or attempt_number > 1):
                     await self._rate.acquire()  # later requests of this URL (the first waited)
                 if self._transport is not None:
@@ -418,6 +430,10 @@ class Fetcher:
                             url = response.url.join(location)
                         except httpx.InvalidURL as exc:
                             raise _RedirectError(f"bad redirect Location: {exc}") from exc
+                        if url.userinfo:
+                            # Only the input URL's credentials are sent; a Location's are
+                            # dropped, so no output (final_url) ever shows them.
+                            url = url.copy_with(userinfo=b"")
                         if url.scheme not in ("http", "https"):
                             raise _RedirectError(f"redirect to unsupported scheme {url.scheme!r}")
                         if str(url) in seen:
@@ -445,6 +461,15 @@ class Fetcher:
             raise _RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
         except Exception as exc:  # noqa: BLE001 - every failure becomes data
             attempt.failure = classify(exc, timeout=settings.timeout)
+
+    def _hop_headers(self, same_origin: bool, authorization: str | None) -> httpx.Headers:
+        """The headers of a request that carries more than the run's own: a URL's credentials."""
+        if not same_origin:
+            return self._headers
+        secrets = self._secrets
+        if authorization is not None:
+            secrets = [*secrets, ("Authorization", authorization)]
+        return httpx.Headers(self._plain + secrets)
 
     async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
         """Stream the whole (decoded) body to a temporary file, then rename it into place."""

@@ -16,10 +16,10 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ._config import MAX_LINE
-from ._models import Target
+from ._models import Credentials, Target
 
 CHUNK = 64 * 1024
 PREVIEW = 200  # characters of an over-long line kept in its result
@@ -68,6 +68,51 @@ def _check_url_fully(text: str) -> str | None:
     return None
 
 
+def split_credentials(text: str) -> tuple[str, Credentials | None]:
+    """`text` with the password of its userinfo shown as `***`, and the userinfo's credentials.
+
+    The authority is cut as httpx cuts it (up to the first `/`, `?` or `#`; userinfo up to the
+    last `@`), so the host of the masked text is the host that is fetched. A user without a
+    password (`https://user@host/`) has nothing to hide: the text stays, the password is empty.
+    Text without `scheme://` or without userinfo is returned as is, with None.
+    """
+    begin = text.find("://")
+    if begin < 0:
+        return text, None
+    begin += 3
+    end = len(text)
+    for stop in "/?#":
+        found = text.find(stop, begin, end)
+        if found >= 0:
+            end = found
+    at = text.rfind("@", begin, end)
+    if at <= begin:
+        return text, None
+    user, _, password = text[begin:at].partition(":")
+    credentials = Credentials(_decode(user), _decode(password))
+    if not password:
+        return text, credentials
+    return f"{text[:begin]}{user}:***{text[at:]}", credentials
+
+
+def _decode(text: str) -> str:
+    return unquote(text, errors="surrogateescape")
+
+
+def make_target(text: str, source: str = "-", line: int = 0, invalid: str | None = None) -> Target:
+    """The `Target` of a URL as read: checked (unless `invalid` already says why it is not
+    fetchable), with a password in it shown as `***` and its credentials kept apart.
+
+    The one place where targets are made from text (input lines, extracted links, `fetch()`).
+    """
+    if invalid is None:
+        invalid = check_url(text)
+    if "@" not in text:  # the common case: no userinfo, nothing to split
+        return Target(text, source, line, invalid)
+    shown, credentials = split_credentials(text)
+    return Target(shown, source, line, invalid, credentials)
+
+
 def _line_text(raw: bytes) -> tuple[str, str | None] | None:
     """The text of an input line and why it cannot be a URL (None when it may be);
     None for a blank line or a `#` comment. The one place these rules live."""
@@ -93,7 +138,7 @@ def parse_line(raw: bytes, *, source: str = "-", line: int = 0) -> Target | None
     if read is None:
         return None
     text, invalid = read
-    return Target(text, source, line, check_url(text) if invalid is None else invalid)
+    return make_target(text, source, line, invalid)
 
 
 def count_targets(inputs: Sequence[Input]) -> int | None:
