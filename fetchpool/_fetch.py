@@ -119,6 +119,14 @@ def make_client(
     )
 
 
+def _cookie_header(jar: httpx.Cookies, url: httpx.URL) -> str | None:
+    """The Cookie header that `jar` sends to `url`, by the standard library's rules
+    (domain, path, secure, expiry)."""
+    probe = urllib.request.Request(str(url))
+    jar.jar.add_cookie_header(probe)
+    return probe.get_header("Cookie")
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
@@ -389,12 +397,16 @@ class Fetcher:
             first_origin = None  # known once a redirect is followed
             same_origin = True
             method = settings.method
-            seen: set[str] = set()
+            # Cookies set during this chain, for its later hops only: made when a redirect
+            # sets one, so a chain without Set-Cookie (nearly all) never builds a jar.
+            jar: httpx.Cookies | None = None
+            cookie = None  # the jar's Cookie header for this hop
+            seen: set[tuple[str, str | None]] = set()  # (URL, cookies sent): a repeat is a loop
             for hop in range(MAX_REDIRECTS + 1):
-                if authorization is None:
+                if authorization is None and cookie is None:
                     headers = self._headers_with_secrets if same_origin else self._headers
                 else:
-                    headers = self._hop_headers(same_origin, authorization)
+                    headers = self._hop_headers(same_origin, authorization, cookie)
                 if self._rate is not None and (hop or attempt_number > 1):
                     await self._rate.acquire()  # later requests of this URL (the first waited)
                 if self._transport is not None:
@@ -425,7 +437,7 @@ class Fetcher:
                         await self._drain(response, REDIRECT_BODY_CAP, None)
                         if first_origin is None:
                             first_origin = _origin(url)
-                        seen.add(str(url))
+                        seen.add((str(url), cookie))
                         try:
                             url = response.url.join(location)
                         except httpx.InvalidURL as exc:
@@ -436,7 +448,14 @@ class Fetcher:
                             url = url.copy_with(userinfo=b"")
                         if url.scheme not in ("http", "https"):
                             raise _RedirectError(f"redirect to unsupported scheme {url.scheme!r}")
-                        if str(url) in seen:
+                        if "set-cookie" in response.headers:
+                            if jar is None:
+                                jar = httpx.Cookies()
+                            jar.extract_cookies(response)
+                        if jar is not None:
+                            cookie = _cookie_header(jar, url)
+                        # The same URL with other cookies is a new request (a cookie gate).
+                        if (str(url), cookie) in seen:
                             raise _RedirectError(f"redirect loop after {hop + 1} redirects")
                         same_origin = same_origin and _origin(url) == first_origin
                         if response.status_code == 303 and method != "HEAD":
@@ -462,14 +481,24 @@ class Fetcher:
         except Exception as exc:  # noqa: BLE001 - every failure becomes data
             attempt.failure = classify(exc, timeout=settings.timeout)
 
-    def _hop_headers(self, same_origin: bool, authorization: str | None) -> httpx.Headers:
-        """The headers of a request that carries more than the run's own: a URL's credentials."""
-        if not same_origin:
-            return self._headers
-        secrets = self._secrets
-        if authorization is not None:
-            secrets = [*secrets, ("Authorization", authorization)]
-        return httpx.Headers(self._plain + secrets)
+    def _hop_headers(
+        self, same_origin: bool, authorization: str | None, cookie: str | None
+    ) -> httpx.Headers:
+        """The headers of a request that carries more than the run's own: a URL's credentials
+        (on its origin only), or cookies set earlier in the chain (after the run's own)."""
+        headers = list(self._plain)
+        if same_origin:
+            headers += self._secrets
+            if authorization is not None:
+                headers.append(("Authorization", authorization))
+        if cookie is not None:
+            for index, (name, value) in enumerate(headers):
+                if name.lower() == "cookie":
+                    headers[index] = (name, f"{value}; {cookie}")
+                    break
+            else:
+                headers.append(("Cookie", cookie))
+        return httpx.Headers(headers)
 
     async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
         """Stream the whole (decoded) body to a temporary file, then rename it into place."""
