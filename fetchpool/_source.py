@@ -29,7 +29,8 @@ _FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
 # The common case, an ASCII http(s) URL with a plain host name or IPv4 address: one regex
-# match decides it valid. Anything else (user info, IPv6, IDN, odd ports) gets the full check.
+# match decides it valid and without userinfo. Anything else (userinfo, IPv6, IDN, odd ports)
+# gets the full check.
 # The scheme is spelt out: with (?i), U+017F (long s) would match "s" too.
 _PLAIN_URL = re.compile(
     r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~-]+(?::([0-9]{1,5}))?(?:[/?#][^\x00-\x20\x7f-\x9f]*)?"
@@ -38,10 +39,7 @@ _PLAIN_URL = re.compile(
 
 def check_url(text: str) -> str | None:
     """Return why `text` is not a fetchable http(s) URL, or None when it is."""
-    plain = _PLAIN_URL.fullmatch(text)
-    if plain is not None and (plain[1] is None or 0 < int(plain[1]) <= 65535):
-        return None
-    return _check_url_fully(text)
+    return make_target(text).invalid
 
 
 def _check_url_fully(text: str) -> str | None:
@@ -106,8 +104,11 @@ def make_target(text: str, source: str = "-", line: int = 0, invalid: str | None
     The one place where targets are made from text (input lines, extracted links, `fetch()`).
     """
     if invalid is None:
-        invalid = check_url(text)
-    if "@" not in text:  # the common case: no userinfo, nothing to split
+        plain = _PLAIN_URL.fullmatch(text)
+        if plain is not None and (plain[1] is None or 0 < int(plain[1]) <= 65535):
+            return Target(text, source, line)  # valid, and no userinfo in its host part
+        invalid = _check_url_fully(text)
+    if "@" not in text:
         return Target(text, source, line, invalid)
     shown, credentials = split_credentials(text)
     return Target(shown, source, line, invalid, credentials)
