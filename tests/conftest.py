@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from frontends import ForwardProxy, H2Front
 from httpserver import HTTPTestServer, closed_port
 
 
@@ -95,3 +96,19 @@ def expired_tls_server(tls_ca: trustme.CA) -> Iterator[HTTPTestServer]:
     )
     with HTTPTestServer(ssl_context=_server_context(cert)) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def h2_server(tls_ca: trustme.CA, server: HTTPTestServer) -> Iterator[H2Front]:
+    """An HTTP/2 server over TLS (certificate from `tls_ca`) serving the routes of `server`."""
+    front = H2Front(tls_ca, server.port)
+    yield front
+    front.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    """A plain-HTTP forward proxy on 127.0.0.1 of this test's own; `targets` is what it carried."""
+    forward_proxy = ForwardProxy()
+    yield forward_proxy
+    forward_proxy.close()
