@@ -60,23 +60,24 @@ class RoutingTransport(httpx.AsyncBaseTransport):
         self._by_scheme: dict[str, httpx.AsyncBaseTransport] = {}
         opened: dict[str, httpx.AsyncBaseTransport] = {}
 
-        def open_proxy(url: str) -> httpx.AsyncBaseTransport:
+        def open_proxy(url: str, where: str) -> httpx.AsyncBaseTransport:
             if "://" not in url:
                 url = "http://" + url  # "host:port", as curl and httpx read it
             if url not in opened:
                 try:
                     opened[url] = through(httpx.Proxy(url))
                 except (ValueError, httpx.InvalidURL) as exc:
-                    raise UsageError(f"invalid proxy URL {url!r}: {exc}") from None
+                    raise UsageError(f"invalid proxy URL {url!r}{where}: {exc}") from None
             return opened[url]
 
         if proxy is not None:
-            self._every = open_proxy(proxy)
+            self._every = open_proxy(proxy, "")
         else:
             for scheme in _PROXIED_SCHEMES:
-                url = self._environment.get(scheme) or self._environment.get("all")
+                name = scheme if self._environment.get(scheme) else "all"
+                url = self._environment.get(name)
                 if url:
-                    self._by_scheme[scheme] = open_proxy(url)
+                    self._by_scheme[scheme] = open_proxy(url, f" in {name.upper()}_PROXY")
         self._transports = [direct, *opened.values()]
 
     def route(self, url: httpx.URL) -> httpx.AsyncBaseTransport:

@@ -185,6 +185,20 @@ def test_http_proxy_environment_is_honoured_and_no_proxy_too(
     assert proxy.targets == [url]  # not through the proxy the second time
 
 
+def test_a_proxy_url_from_the_environment_that_cannot_be_used_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    path = write_lines(tmp_path / "urls.txt", ["http://127.0.0.1:9/"])
+    done = run_with_env(
+        path, env={"HTTPS_PROXY": "ftp://proxy.test", "NO_PROXY": "", "no_proxy": ""}
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        b"fetchpool: error: invalid proxy URL 'ftp://proxy.test' in HTTPS_PROXY"
+    )
+    assert len(done.stderr.splitlines()) == 1
+
+
 # -- the request head ---------------------------------------------------------------------------
 
 
