@@ -13,7 +13,7 @@ from ._channel import Channel
 from ._config import Settings
 from ._models import Result, Target
 from ._pool import Pool
-from ._source import check_url
+from ._source import make_target
 
 
 async def _as_targets(
@@ -24,8 +24,7 @@ async def _as_targets(
     def to_target(item: str | Target) -> Target:
         if isinstance(item, Target):
             return item
-        text = item.strip()
-        return Target(text, "-", line, check_url(text))
+        return make_target(item.strip(), "-", line)
 
     if isinstance(urls, AsyncIterable):
         async for item in urls:

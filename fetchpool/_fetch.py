@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
 
@@ -26,7 +26,7 @@ from ._deadline import Deadlines
 from ._decode import BodyDecoder, DecodeError
 from ._models import Kind, Outcome, Result, Target
 from ._tls import context_factory, describe_verify_error
-from ._transport import FastTransport, lookup_in_progress
+from ._transport import FastTransport, Resolver, lookup_in_progress
 
 if TYPE_CHECKING:
     from ._rate import RateLimiter
@@ -71,67 +71,92 @@ class _Cached(Protocol):
     def to_result(self, target: Target) -> Result: ...
 
 
-def uses_fast_transport(settings: Settings) -> bool:
-    """True when fetchpool's own HTTP/1.1 transport can serve the run.
+def make_transport(settings: Settings) -> httpx.AsyncBaseTransport:
+    """The transport of a run, sized for its workers.
 
-    HTTP/2 and proxies (given, or from the environment) need httpx's own transports.
+    fetchpool's own HTTP/1.1 transport (an O(1) connection pool); when HTTP/2 or a proxy is in
+    use, a `RoutingTransport` that sends each request through httpx's transport for HTTP/2 or
+    for its proxy, and the rest straight on. Proxies come from `settings.proxy`, else from
+    `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` in the environment.
     """
-    if settings.http2 or settings.proxy is not None:
-        return False
-    proxies = urllib.request.getproxies()  # NO_PROXY alone ("no") needs no proxy transport
-    return not any(proxies.get(scheme) for scheme in ("http", "https", "all"))
-
-
-def make_transport(settings: Settings) -> FastTransport | None:
-    """fetchpool's own transport for the run, or None when httpx's transports are needed.
-
-    Its TLS context is built at the first https URL (a run of http URLs loads no CA store).
-
-    Raises:
-        UsageError: when `settings.cacert` is not a readable PEM file of certificates.
-    """
-    if not uses_fast_transport(settings):
-        return None
-    return FastTransport(
-        ssl_context=context_factory(settings),
-        max_connections=settings.workers,
+    factory = context_factory(settings)  # checks --cacert now; the store loads later
+    own = None
+    if not settings.http2:
+        own = FastTransport(ssl_context=factory, max_connections=settings.workers)
+    environment = {} if settings.proxy is not None else urllib.request.getproxies()
+    proxied = settings.proxy is not None or any(
+        environment.get(scheme) for scheme in ("http", "https", "all")
     )
+    if own is not None and not proxied:  # NO_PROXY alone ("no") needs no proxy transport
+        return own
+    from ._routing import RoutingTransport
+    from ._transport._httpcore import use_resolver
+
+    # httpx's transports share one TLS context of their own (fetchpool's sets ALPN to
+    # http/1.1 on its), built now, and the run's one resolver.
+    context = factory()
+    resolver = own.resolver if own is not None else Resolver()
+    limits = httpx.Limits(
+        max_connections=settings.workers, max_keepalive_connections=settings.workers
+    )
+
+    def httpx_transport(proxy: httpx.Proxy | None = None) -> httpx.AsyncHTTPTransport:
+        transport = httpx.AsyncHTTPTransport(
+            verify=context, http2=settings.http2, limits=limits, proxy=proxy
+        )
+        use_resolver(transport, resolver)
+        return transport
+
+    return RoutingTransport(
+        own if own is not None else httpx_transport(),
+        through=httpx_transport,
+        proxy=settings.proxy,
+        environment=environment,
+    )
+
+
+class _RunClient(httpx.AsyncClient):
+    """A client made by `make_client`: the fetcher sends to its transport directly."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport, **options: Any) -> None:
+        super().__init__(transport=transport, **options)
+        self.run_transport = transport
 
 
 def make_client(
     settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    """The one shared HTTP client of a run, sized for its workers.
+    """A client for sharing one run's connections between `fetch()` calls or `Pool`s.
 
-    Its transport is `transport`, else fetchpool's own (an O(1) connection pool)
-    unless HTTP/2 or a proxy is in use. Proxies come from `settings.proxy`, else
-    from `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` in the environment.
-    httpx's transports (HTTP/2, proxies) get a TLS context with the same trust as
-    fetchpool's own, built now: httpx builds its transports with the client.
-
-    Raises:
-        UsageError: when `settings.cacert` is not a readable PEM file of certificates.
+    Its transport is `transport`, else `make_transport(settings)`; given this client, the
+    fetcher sends to that transport directly, past the client layer. Closing the client
+    closes the transport.
     """
-    verify: ssl.SSLContext | bool = settings.verify  # fetchpool's own transport has its own
-    if not uses_fast_transport(settings):
-        verify = context_factory(settings)()
-    elif transport is None:
-        transport = make_transport(settings)
-    limits = httpx.Limits(
-        max_connections=settings.workers,
-        max_keepalive_connections=settings.workers,
-    )
-    return httpx.AsyncClient(
-        transport=transport,
-        limits=limits,
+    return _RunClient(
+        transport if transport is not None else make_transport(settings),
         timeout=httpx.Timeout(settings.timeout),
-        verify=verify,
-        http2=settings.http2,
-        proxy=settings.proxy,
-        trust_env=settings.proxy is None,
+        trust_env=False,  # the transport routes proxies; no client mounts on top of it
         follow_redirects=False,
         headers={"User-Agent": settings.user_agent},
     )
+
+
+def transport_for(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport:
+    """Where the fetcher sends requests given `client`: the transport of a `make_client`
+    client, else the client itself (`client.send()`, through a `ClientTransport`)."""
+    if isinstance(client, _RunClient):
+        return client.run_transport
+    from ._routing import ClientTransport
+
+    return ClientTransport(client)
+
+
+def _cookie_header(jar: httpx.Cookies, url: httpx.URL) -> str | None:
+    """The Cookie header that `jar` sends to `url`, by the standard library's rules
+    (domain, path, secure, expiry)."""
+    probe = urllib.request.Request(str(url))
+    jar.jar.add_cookie_header(probe)
+    return probe.get_header("Cookie")
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -246,20 +271,26 @@ class _Attempt:
 
 
 class Fetcher:
-    """Fetches targets with one shared client, by the rules of `Settings`.
+    """Fetches targets by the rules of `Settings`, every request through one transport.
+
+    Every request goes to `transport.handle_async_request()`, whatever the mode (fetchpool's
+    own transport, HTTP/2, proxies, a caller's client): redirects, credentials, cookies and
+    headers are handled here, the same way for all.
 
     Args:
-        client: the shared `httpx.AsyncClient`.
+        client: a shared `httpx.AsyncClient`, used when no `transport` is given: a client from
+            `make_client` through its transport, any other through `client.send()` (its
+            transport, proxies, TLS and auth apply; its default headers and cookies do not).
         settings: the run settings.
         clock: monotonic clock, injectable for tests.
         sleep: async sleep, injectable for tests.
         cache: earlier OK results; a URL found there is not fetched again.
-        transport: the transport under `client`, to send requests to it directly.
+        transport: where requests go (see `make_transport`); it wins over `client`.
     """
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None,
         settings: Settings,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -267,10 +298,12 @@ class Fetcher:
         cache: ResultLookup | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._client = client
-        # Given the client's own transport, requests go to it directly: the client
-        # layer (cookie jar, auth flow, header merging) costs more per request than
-        # the transport itself, and fetchpool does those parts itself.
+        if transport is None:
+            if client is None:
+                raise TypeError("Fetcher needs a client or a transport")
+            transport = transport_for(client)
+        # Straight to the transport: the client layer (cookie jar, auth flow, header merging)
+        # costs more per request than the transport itself, and fetchpool does those parts.
         self._transport = transport
         # No per-step timers in the transport: the deadline around the whole fetch
         # already bounds every step, and a timer per read costs time per request.
@@ -304,6 +337,10 @@ class Fetcher:
             if "cookie" in secrets:
                 cookies.insert(0, secrets["cookie"][1])
             secrets["cookie"] = ("Cookie", "; ".join(cookies))
+        # An Authorization of the run's own (--user, --bearer, -H) wins over the credentials
+        # of a URL, as curl's -u and -H do.
+        self._run_authorization = "authorization" in secrets
+        self._plain = plain
         self._secrets = list(secrets.values())
         # Built once: httpx copies a Headers object without normalising it again.
         self._headers_with_secrets = httpx.Headers(plain + self._secrets)
@@ -402,28 +439,35 @@ class Fetcher:
         leaves what was seen (status, bytes read).
         """
         settings = self._settings
-        client = self._client
         try:
             url = httpx.URL(target.url)
+            authorization = None  # from the URL's own credentials, for its origin only
+            if target.credentials is not None:
+                url = url.copy_with(userinfo=b"")  # sent as a header, never in the URL
+                if not self._run_authorization:
+                    authorization = target.credentials.basic_authorization()
             first_origin = None  # known once a redirect is followed
             same_origin = True
             method = settings.method
-            seen: set[str] = set()
+            # Cookies set during this chain, for its later hops only: made when a redirect
+            # sets one, so a chain without Set-Cookie (nearly all) never builds a jar.
+            jar: httpx.Cookies | None = None
+            cookie = None  # the jar's Cookie header for this hop
+            seen: set[tuple[str, str | None]] = set()  # (URL, cookies sent): a repeat is a loop
             for hop in range(MAX_REDIRECTS + 1):
-                headers = self._headers_with_secrets if same_origin else self._headers
+                if authorization is None and cookie is None:
+                    headers = self._headers_with_secrets if same_origin else self._headers
+                else:
+                    headers = self._hop_headers(same_origin, authorization, cookie)
                 if self._rate is not None and (hop or attempt_number > 1):
                     await self._rate.acquire()  # later requests of this URL (the first waited)
-                if self._transport is not None:
-                    # `stream=` skips httpx's body encoding and automatic headers (our
-                    # requests have no body; the transport adds Host): a third of the cost.
-                    request = httpx.Request(
-                        method, url, headers=headers, stream=_NO_BODY, extensions=self._extensions
-                    )
-                    response = await self._transport.handle_async_request(request)
-                    response.request = request
-                else:
-                    request = client.build_request(method, url, headers=headers)
-                    response = await client.send(request, stream=True)
+                # `stream=` skips httpx's body encoding and automatic headers (our requests
+                # have no body; the transport adds Host): a third of the cost.
+                request = httpx.Request(
+                    method, url, headers=headers, stream=_NO_BODY, extensions=self._extensions
+                )
+                response = await self._transport.handle_async_request(request)
+                response.request = request
                 try:
                     status = attempt.status = response.status_code
                     attempt.reason = response.reason_phrase
@@ -441,14 +485,25 @@ class Fetcher:
                         await self._drain(response, REDIRECT_BODY_CAP, None)
                         if first_origin is None:
                             first_origin = _origin(url)
-                        seen.add(str(url))
+                        seen.add((str(url), cookie))
                         try:
                             url = response.url.join(location)
                         except httpx.InvalidURL as exc:
                             raise _RedirectError(f"bad redirect Location: {exc}") from exc
+                        if url.userinfo:
+                            # Only the input URL's credentials are sent; a Location's are
+                            # dropped, so no output (final_url) ever shows them.
+                            url = url.copy_with(userinfo=b"")
                         if url.scheme not in ("http", "https"):
                             raise _RedirectError(f"redirect to unsupported scheme {url.scheme!r}")
-                        if str(url) in seen:
+                        if "set-cookie" in response.headers:
+                            if jar is None:
+                                jar = httpx.Cookies()
+                            jar.extract_cookies(response)
+                        if jar is not None:
+                            cookie = _cookie_header(jar, url)
+                        # The same URL with other cookies is a new request (a cookie gate).
+                        if (str(url), cookie) in seen:
                             raise _RedirectError(f"redirect loop after {hop + 1} redirects")
                         same_origin = same_origin and _origin(url) == first_origin
                         if response.status_code == 303 and method != "HEAD":
@@ -464,15 +519,31 @@ class Fetcher:
                         await self._drain(response, settings.body_cap, attempt)
                     return
                 finally:
-                    if self._transport is not None:
-                        # Our transport's response: closing its stream is all aclose() would
-                        # do, without httpx's per-call context manager.
-                        await cast(httpx.AsyncByteStream, response.stream).aclose()
-                    else:
-                        await response.aclose()
+                    # A transport's response: closing its stream is all aclose() would do,
+                    # without httpx's per-call context manager.
+                    await cast(httpx.AsyncByteStream, response.stream).aclose()
             raise _RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
         except Exception as exc:  # noqa: BLE001 - every failure becomes data
             attempt.failure = classify(exc, timeout=settings.timeout)
+
+    def _hop_headers(
+        self, same_origin: bool, authorization: str | None, cookie: str | None
+    ) -> httpx.Headers:
+        """The headers of a request that carries more than the run's own: a URL's credentials
+        (on its origin only), or cookies set earlier in the chain (after the run's own)."""
+        headers = list(self._plain)
+        if same_origin:
+            headers += self._secrets
+            if authorization is not None:
+                headers.append(("Authorization", authorization))
+        if cookie is not None:
+            for index, (name, value) in enumerate(headers):
+                if name.lower() == "cookie":
+                    headers[index] = (name, f"{value}; {cookie}")
+                    break
+            else:
+                headers.append(("Cookie", cookie))
+        return httpx.Headers(headers)
 
     async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
         """Stream the whole decoded body to a temporary file, then rename it into place.

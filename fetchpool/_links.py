@@ -12,7 +12,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ._models import Result, Target
-from ._source import Input, check_url, read_document
+from ._source import Input, make_target, read_document
 
 if TYPE_CHECKING:
     from ._filter import LinkFilter
@@ -105,7 +105,9 @@ async def extract_targets(
             errors.append(f"cannot read {source.name}: {(exc.strerror or str(exc)).lower()}")
             return
         for link in extract_links(text, document_type(source.name)):
-            if not keep(link.url, link_filter, counts):
+            # Filtered, grouped and shown as the masked URL, as every output shows it.
+            target = make_target(link.url, source.name, link.line)
+            if not keep(target.url, link_filter, counts):
                 continue
-            if places.add(link.url, source.name, link.line):
-                yield Target(link.url, source.name, link.line, check_url(link.url))
+            if places.add(target.url, source.name, link.line):
+                yield target

@@ -6,8 +6,9 @@ Both are frozen, slotted dataclasses; a failed URL is data (a `Result` with a
 
 from __future__ import annotations
 
+import base64
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Outcome(enum.Enum):
@@ -39,17 +40,40 @@ class Kind(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Credentials:
+    """The user and password of a URL's userinfo, percent-decoded; the password is never shown.
+
+    Decoded with `surrogateescape`, so percent-escapes that are not UTF-8 are sent back as the
+    very bytes they stood for, as curl sends them.
+    """
+
+    user: str
+    password: str = field(repr=False)
+
+    def basic_authorization(self) -> str:
+        """The value of an `Authorization: Basic` header for these credentials."""
+        pair = f"{self.user}:{self.password}".encode("utf-8", "surrogateescape")
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """One non-skipped input line: the URL text as read, and where it stood.
 
     `invalid` holds the reason when the line is not a fetchable http(s) URL;
     such a target still yields exactly one (FAIL) result.
+
+    `url` is what every output shows, so a password in the URL is not in it: a target made
+    by `fetchpool.parse_line` or `fetch()` shows it as `***` (`https://user:***@host/`) and
+    keeps the userinfo in `credentials` (never printed), which the fetcher sends as Basic auth
+    to that URL's origin. A target built directly is taken as it is.
     """
 
     url: str
     source: str = "-"
     line: int = 0
     invalid: str | None = None
+    credentials: Credentials | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import httpx
 
 from ._channel import Channel, ChannelClosed, EndOfStream
 from ._config import Settings
-from ._fetch import Fetcher, ResultLookup, make_client, make_transport
+from ._fetch import Fetcher, ResultLookup, make_transport
 from ._models import Kind, Result, Target
 
 # Targets a pool may set aside while their host is at its --per-host limit,
@@ -91,11 +91,11 @@ class _HostLimit:
 
 
 class Pool:
-    """A fixed pool of fetch workers sharing one HTTP client.
+    """A fixed pool of fetch workers sharing one transport (connection pool).
 
-    Use it as an async context manager (it opens and closes the client unless
-    one is passed in), then run it between an async iterable of targets and a
-    `Channel` of results:
+    Use it as an async context manager (it opens and closes its transport unless a client
+    is passed in), then run it between an async iterable of targets and a `Channel` of
+    results:
 
         async with Pool(settings) as pool:
             results = Channel[Result](settings.workers)
@@ -105,7 +105,9 @@ class Pool:
 
     Args:
         settings: the run settings.
-        client: a shared `httpx.AsyncClient` to use instead of making one.
+        client: a shared `httpx.AsyncClient` to send with instead of a transport of the
+            pool's own: one from `fetchpool.make_client` is used through its transport, any
+            other through `client.send()` (see `Fetcher`). It is not closed by the pool.
         clock: monotonic clock for elapsed times, injectable for tests.
         cache: earlier OK results; a URL found there is not fetched again.
     """
@@ -120,8 +122,8 @@ class Pool:
     ) -> None:
         self.settings = settings or Settings()
         self._cache = cache
-        self._own_client = client is None
         self._client = client
+        self._transport: httpx.AsyncBaseTransport | None = None  # the pool's own
         self._clock = clock
         self._fetcher: Fetcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -134,12 +136,14 @@ class Pool:
         self.input_done = False
 
     async def __aenter__(self) -> Self:
-        transport = None
         if self._client is None:
-            transport = make_transport(self.settings)
-            self._client = make_client(self.settings, transport=transport)
+            self._transport = make_transport(self.settings)
         self._fetcher = Fetcher(
-            self._client, self.settings, clock=self._clock, cache=self._cache, transport=transport
+            self._client,
+            self.settings,
+            clock=self._clock,
+            cache=self._cache,
+            transport=self._transport,
         )
         return self
 
@@ -149,9 +153,9 @@ class Pool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._own_client and self._client is not None:
+        if self._transport is not None:
             # Closing sockets must finish even if this task is being cancelled.
-            await asyncio.shield(self._client.aclose())
+            await asyncio.shield(self._transport.aclose())
 
     def in_flight(self) -> list[tuple[Target, float]]:
         """Each busy worker's target and the monotonic time it started."""

@@ -16,10 +16,10 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ._config import MAX_LINE
-from ._models import Target
+from ._models import Credentials, Target
 
 CHUNK = 64 * 1024
 PREVIEW = 200  # characters of an over-long line kept in its result
@@ -29,7 +29,8 @@ _FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
 # The common case, an ASCII http(s) URL with a plain host name or IPv4 address: one regex
-# match decides it valid. Anything else (user info, IPv6, IDN, odd ports) gets the full check.
+# match decides it valid and without userinfo. Anything else (userinfo, IPv6, IDN, odd ports)
+# gets the full check.
 # The scheme is spelt out: with (?i), U+017F (long s) would match "s" too.
 _PLAIN_URL = re.compile(
     r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~-]+(?::([0-9]{1,5}))?(?:[/?#][^\x00-\x20\x7f-\x9f]*)?"
@@ -38,10 +39,7 @@ _PLAIN_URL = re.compile(
 
 def check_url(text: str) -> str | None:
     """Return why `text` is not a fetchable http(s) URL, or None when it is."""
-    plain = _PLAIN_URL.fullmatch(text)
-    if plain is not None and (plain[1] is None or 0 < int(plain[1]) <= 65535):
-        return None
-    return _check_url_fully(text)
+    return make_target(text).invalid
 
 
 def _check_url_fully(text: str) -> str | None:
@@ -66,6 +64,54 @@ def _check_url_fully(text: str) -> str | None:
     if port == 0:
         return "invalid URL: port 0"
     return None
+
+
+def split_credentials(text: str) -> tuple[str, Credentials | None]:
+    """`text` with the password of its userinfo shown as `***`, and the userinfo's credentials.
+
+    The authority is cut as httpx cuts it (up to the first `/`, `?` or `#`; userinfo up to the
+    last `@`), so the host of the masked text is the host that is fetched. A user without a
+    password (`https://user@host/`) has nothing to hide: the text stays, the password is empty.
+    Text without `scheme://` or without userinfo is returned as is, with None.
+    """
+    begin = text.find("://")
+    if begin < 0:
+        return text, None
+    begin += 3
+    end = len(text)
+    for stop in "/?#":
+        found = text.find(stop, begin, end)
+        if found >= 0:
+            end = found
+    at = text.rfind("@", begin, end)
+    if at <= begin:
+        return text, None
+    user, _, password = text[begin:at].partition(":")
+    credentials = Credentials(_decode(user), _decode(password))
+    if not password:
+        return text, credentials
+    return f"{text[:begin]}{user}:***{text[at:]}", credentials
+
+
+def _decode(text: str) -> str:
+    return unquote(text, errors="surrogateescape")
+
+
+def make_target(text: str, source: str = "-", line: int = 0, invalid: str | None = None) -> Target:
+    """The `Target` of a URL as read: checked (unless `invalid` already says why it is not
+    fetchable), with a password in it shown as `***` and its credentials kept apart.
+
+    The one place where targets are made from text (input lines, extracted links, `fetch()`).
+    """
+    if invalid is None:
+        plain = _PLAIN_URL.fullmatch(text)
+        if plain is not None and (plain[1] is None or 0 < int(plain[1]) <= 65535):
+            return Target(text, source, line)  # valid, and no userinfo in its host part
+        invalid = _check_url_fully(text)
+    if "@" not in text:
+        return Target(text, source, line, invalid)
+    shown, credentials = split_credentials(text)
+    return Target(shown, source, line, invalid, credentials)
 
 
 def _line_text(raw: bytes) -> tuple[str, str | None] | None:
@@ -93,7 +139,7 @@ def parse_line(raw: bytes, *, source: str = "-", line: int = 0) -> Target | None
     if read is None:
         return None
     text, invalid = read
-    return Target(text, source, line, check_url(text) if invalid is None else invalid)
+    return make_target(text, source, line, invalid)
 
 
 def count_targets(inputs: Sequence[Input]) -> int | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from frontends import ForwardProxy, H2Front
 from httpserver import HTTPTestServer, closed_port
 from netns import NetNS, require_netns
 
@@ -110,3 +111,19 @@ def netns() -> Iterator[NetNS]:
     require_netns()
     with NetNS() as ns:
         yield ns
+
+
+@pytest.fixture(scope="session")
+def h2_server(tls_ca: trustme.CA, server: HTTPTestServer) -> Iterator[H2Front]:
+    """An HTTP/2 server over TLS (certificate from `tls_ca`) serving the routes of `server`."""
+    front = H2Front(tls_ca, server.port)
+    yield front
+    front.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    """A plain-HTTP forward proxy on 127.0.0.1 of this test's own; `targets` is what it carried."""
+    forward_proxy = ForwardProxy()
+    yield forward_proxy
+    forward_proxy.close()

@@ -8,6 +8,7 @@ redirect chains, while counting requests and the peak number of open connections
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import http
 import json
@@ -192,6 +193,12 @@ class HTTPTestServer:
       `/redirect-to?url=<pct>&status=<code>`; `/redirect-relative` 301 to `../ok/rel`.
     - `/headers` JSON `{"method", "headers": [[name, value], ...]}`; `/cookie`, `/auth` JSON echo
       of the Cookie / Authorization header.
+    - `/basic-auth/<user>/<password>[/<x>]` 200 with Basic credentials user:password (segments
+      percent-decoded), else 401 with `WWW-Authenticate`.
+    - `/set-cookie?c=<Set-Cookie value>&c=...[&to=<pct>]` one Set-Cookie header per `c`; a 302
+      to `to` when given, else 200. `/need-cookie/<name>[/<x>]` 200 when the request carries
+      cookie `name`, else 403. `/cookie-gate/<name>[/<x>]` 200 with cookie `name`, else a 302
+      to itself that sets it: a redirect loop that ends only when the cookie is sent back.
     - `/flaky/<key>/<n>/<code>[?retry_after=<v>]` first n requests for key answer code (with a
       Retry-After header when given), then 200; `/flaky-reset/<key>/<n>` first n are reset.
     - `/encoded/<name>/<n>[/<x>]` `sample_body(n)` encoded as `encode_body` does for `name`
@@ -627,6 +634,48 @@ async def _auth(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
     return False
 
 
+async def _basic_auth(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
+    expected = f"{_segment(req, 1)}:{_segment(req, 2)}".encode()
+    if req.header("authorization") == "Basic " + base64.b64encode(expected).decode():
+        await conn.send(200, b"authenticated\n")
+    else:
+        await conn.send(401, b"who are you?\n", headers=[("WWW-Authenticate", 'Basic realm="t"')])
+    return False
+
+
+def _cookie_names(req: _Request) -> set[str]:
+    pairs = (req.header("cookie") or "").split(";")
+    return {name.strip() for name, sep, _ in (p.partition("=") for p in pairs) if sep}
+
+
+async def _set_cookie(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
+    headers = [("Set-Cookie", value) for value in req.query.get("c", [])]
+    location = req.query_one("to")
+    if location is None:
+        await conn.send(200, b"cookies set\n", headers=headers)
+    else:
+        await conn.send(302, b"redirect\n", headers=[*headers, ("Location", location)])
+    return False
+
+
+async def _need_cookie(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
+    if _segment(req, 1) in _cookie_names(req):
+        await conn.send(200, b"cookie seen\n")
+    else:
+        await conn.send(403, b"no cookie\n")
+    return False
+
+
+async def _cookie_gate(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
+    name = _segment(req, 1)
+    if name in _cookie_names(req):
+        await conn.send(200, b"through the gate\n")
+    else:
+        headers = [("Set-Cookie", f"{name}=1; Path=/"), ("Location", req.target)]
+        await conn.send(302, b"come back with the cookie\n", headers=headers)
+    return False
+
+
 async def _flaky(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
     key = _segment(req, 1)
     failures = _int(_segment(req, 2), "failure count")
@@ -810,6 +859,10 @@ _ROUTES: dict[str, Route] = {
     "headers": _headers,
     "cookie": _cookie,
     "auth": _auth,
+    "basic-auth": _basic_auth,
+    "set-cookie": _set_cookie,
+    "need-cookie": _need_cookie,
+    "cookie-gate": _cookie_gate,
     "flaky": _flaky,
     "flaky-reset": _flaky_reset,
     "encoded": _encoded,

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
-import socket
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
-import trustme
 from clihelpers import FETCHPOOL, cli_env, parse_jsonl, run_fetchpool, write_lines
+from frontends import ForwardProxy, H2Front
 from httpserver import HTTPTestServer
 
 
@@ -150,58 +145,10 @@ def test_max_time_cancels_unfinished_urls_and_exits_1(
 # -- --http2 ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def h2_server(tls_ca: trustme.CA) -> Iterator[str]:
-    """A real HTTP/2 server (hypercorn, TLS from trustme) on 127.0.0.1; yields its base URL."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = json.dumps({"http_version": scope["http_version"]}).encode()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": body})
-
-    cert = tls_ca.issue_cert("127.0.0.1", "localhost")
-    tmp = Path(__import__("tempfile").mkdtemp())
-    cert.private_key_pem.write_to_path(tmp / "key.pem")
-    cert.cert_chain_pems[0].write_to_path(tmp / "cert.pem")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.certfile = str(tmp / "cert.pem")
-    config.keyfile = str(tmp / "key.pem")
-    config.alpn_protocols = ["h2", "http/1.1"]
-    config.accesslog = None
-    config.errorlog = None
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    def runner() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-
-    thread = threading.Thread(target=runner, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    yield f"https://127.0.0.1:{port}"
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(10)
-    loop.close()
-
-
 def test_http2_is_negotiated_and_reported(
-    tmp_path: Path, h2_server: str, tls_ca_file: Path
+    tmp_path: Path, h2_server: H2Front, tls_ca_file: Path
 ) -> None:
-    path = write_lines(tmp_path / "urls.txt", [h2_server + "/h2"])
+    path = write_lines(tmp_path / "urls.txt", [h2_server.url("/ok/h2")])
     env = {"SSL_CERT_FILE": str(tls_ca_file)}
     with_h2 = run_with_env(path, "--http2", "--format", "jsonl", env=env)
     (record,) = parse_jsonl(with_h2.stdout)
@@ -212,60 +159,6 @@ def test_http2_is_negotiated_and_reported(
 
 
 # -- proxies ----------------------------------------------------------------------------------
-
-
-class ForwardProxy:
-    """A minimal forward HTTP proxy on 127.0.0.1 that records the absolute-form targets."""
-
-    def __init__(self) -> None:
-        self.targets: list[str] = []
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        import http.client
-
-        with conn:
-            conn.settimeout(5)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            method, target, _ = data.split(b"\r\n", 1)[0].decode().split(" ", 2)
-            self.targets.append(target)
-            parts = urlsplit(target)
-            upstream = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
-            upstream.request(method, parts.path or "/")
-            response = upstream.getresponse()
-            body = response.read()
-            upstream.close()
-            conn.sendall(
-                f"HTTP/1.1 {response.status} {response.reason}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                + body
-            )
-
-    def close(self) -> None:
-        self._sock.close()
-
-
-@pytest.fixture
-def proxy() -> Iterator[ForwardProxy]:
-    p = ForwardProxy()
-    yield p
-    p.close()
 
 
 def test_proxy_option_sends_every_request_through_the_proxy(
@@ -290,6 +183,20 @@ def test_http_proxy_environment_is_honoured_and_no_proxy_too(
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1"
     run_with_env(path, "--format", "jsonl", env=env)
     assert proxy.targets == [url]  # not through the proxy the second time
+
+
+def test_a_proxy_url_from_the_environment_that_cannot_be_used_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    path = write_lines(tmp_path / "urls.txt", ["http://127.0.0.1:9/"])
+    done = run_with_env(
+        path, env={"HTTPS_PROXY": "ftp://proxy.test", "NO_PROXY": "", "no_proxy": ""}
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        b"fetchpool: error: invalid proxy URL 'ftp://proxy.test' in HTTPS_PROXY"
+    )
+    assert len(done.stderr.splitlines()) == 1
 
 
 # -- the request head ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import socket
@@ -294,6 +295,39 @@ def test_redirect_routes(server: HTTPTestServer) -> None:
     assert (status, headers["Location"]) == (307, "http://x/y?z=1")
     status, _, headers, _ = get(server, "/redirect-relative")
     assert (status, headers["Location"]) == (301, "../ok/rel")
+
+
+def test_basic_auth_route_wants_the_credentials_of_its_path(server: HTTPTestServer) -> None:
+    assert get(server, "/basic-auth/al%40ce/p%3Aw")[0] == 401
+    assert "WWW-Authenticate" in get(server, "/basic-auth/alice/pw")[2]
+    token = base64.b64encode(b"al@ce:p:w").decode()
+    assert (
+        get(server, "/basic-auth/al%40ce/p%3Aw", headers={"Authorization": f"Basic {token}"})[0]
+        == 200
+    )
+
+
+def test_cookie_routes(server: HTTPTestServer) -> None:
+    conn = connect(server)
+    try:
+        conn.request("GET", "/set-cookie?c=a%3D1%3B%20Path%3D%2F&c=b%3D2&to=%2Fneed-cookie%2Fa")
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 302
+        assert resp.getheader("Location") == "/need-cookie/a"
+        assert resp.headers.get_all("Set-Cookie") == ["a=1; Path=/", "b=2"]
+    finally:
+        conn.close()
+    assert get(server, "/set-cookie?c=x%3D1")[0] == 200
+    assert get(server, "/need-cookie/a")[0] == 403
+    assert get(server, "/need-cookie/a", headers={"Cookie": "b=2; a=1"})[0] == 200
+    status, _, headers, _ = get(server, "/cookie-gate/g/x?q=1")
+    assert (status, headers["Location"], headers["Set-Cookie"]) == (
+        302,
+        "/cookie-gate/g/x?q=1",
+        "g=1; Path=/",
+    )
+    assert get(server, "/cookie-gate/g/x", headers={"Cookie": "g=1"})[0] == 200
 
 
 def test_flaky_fails_n_times_then_succeeds(server: HTTPTestServer) -> None:
