@@ -299,13 +299,26 @@ class NetNS:
 
     # -- configuration (takes effect for commands started afterwards) -----------------------
 
-    def set_resolver(self, timeout: int = 2, options: Sequence[str] = ()) -> None:
-        """Rewrite resolv.conf: nameserver 127.0.0.1, `timeout:T attempts:1` and `options`."""
+    def set_resolver(
+        self,
+        timeout: int = 2,
+        options: Sequence[str] = (),
+        *,
+        nameserver: str = "127.0.0.1",
+        search: Sequence[str] = (),
+    ) -> None:
+        """Rewrite resolv.conf: `nameserver` (a loopback address; see `start_dns(host=)`),
+        `search` domains when given, `timeout:T attempts:1` and `options`."""
         if timeout < 1:
             raise ValueError("the resolver timeout is in whole seconds, at least 1")
+        if not ipaddress.ip_address(nameserver).is_loopback:
+            raise ValueError(f"{nameserver}: the name server must be a loopback address")
         self.resolver_timeout = timeout
         opts = " ".join([f"timeout:{timeout}", "attempts:1", *options])
-        text = f"nameserver 127.0.0.1\noptions {opts}\n"
+        text = f"nameserver {nameserver}\n"
+        if search:
+            text += f"search {' '.join(search)}\n"
+        text += f"options {opts}\n"
         (self.etc_dir / "resolv.conf").write_text(text)
 
     def set_hosts(self, entries: Mapping[str, str | Sequence[str]]) -> None:
@@ -414,6 +427,7 @@ class NetNS:
     def start_dns(
         self,
         *,
+        host: str = "127.0.0.1",
         port: int = 53,
         rules: DNSRules | None = None,
         zone: str = "test",
@@ -423,8 +437,9 @@ class NetNS:
         aaaa: bool = False,
         ttl: int = 60,
     ) -> DNSServerProcess:
-        """tests/dnsserver.py inside, on 127.0.0.1:`port` (the resolv.conf nameserver at 53).
-        Delays in seconds; see DNSRules. Stopped at exit."""
+        """tests/dnsserver.py inside, on `host`:`port` (the resolv.conf nameserver at 53).
+        Delays in seconds; see DNSRules. Its counts are written on demand (each read asks for
+        them), so it keeps up with bursts of thousands of queries a second. Stopped at exit."""
         rules = rules or DNSRules(
             zone=zone,
             delay=delay,
@@ -434,8 +449,16 @@ class NetNS:
             ttl=ttl,
         )
         stats = self.tmp / f"dns-{len(self._dns)}.json"
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"{host}: the DNS server must listen on a loopback address")
         dns = DNSServerProcess.start(
-            stats, port=port, rules=rules, popen=self.popen, extra_args=["--watch-parent"]
+            stats,
+            host=host,
+            port=port,
+            rules=rules,
+            popen=self.popen,
+            extra_args=["--watch-parent"],
+            on_demand=True,
         )
         self._dns.append(dns)
         return dns

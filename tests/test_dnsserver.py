@@ -5,6 +5,7 @@ All on 127.0.0.1 in this process's network namespace; no root needed.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -149,6 +150,25 @@ def test_script_counts_into_its_stats_file(tmp_path: Path) -> None:
         assert server.total() == 0
         assert server.queries("b.test") == 0
     assert server.process.returncode == 0
+
+
+def test_script_with_stats_on_demand_counts_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "dns.json"
+    with DNSServerProcess.start(path, on_demand=True) as server:
+        assert ask(server.port, "a.test") is not None
+        assert ask(server.port, "b.test", "AAAA") is not None
+        assert json.loads(path.read_text())["total"] == 0  # not written per query
+        assert server.stats().counts == {("a.test", "A"): 1, ("b.test", "AAAA"): 1}
+        server.reset()
+        assert server.total() == 0
+        # Fast: a burst of queries in a row, each answered, all counted.
+        start = time.monotonic()
+        for i in range(200):
+            assert ask(server.port, f"h{i}.test") is not None
+        assert time.monotonic() - start < 5
+        assert server.total() == 200
+    assert server.process.returncode == 0
+    assert json.loads(path.read_text())["total"] == 200  # written at exit
 
 
 def test_script_stops_by_itself(tmp_path: Path) -> None:

@@ -74,6 +74,18 @@ def test_hosts_entry_resolves_without_a_dns_query(netns: NetNS) -> None:
     assert dns.total() == 0
 
 
+def test_resolver_configuration_names_the_server_and_the_search_domains(netns: NetNS) -> None:
+    netns.set_resolver(timeout=1, nameserver="127.0.0.53", search=["sub.test"])
+    default = netns.start_dns()  # 127.0.0.1:53, not in resolv.conf any more
+    named = netns.start_dns(host="127.0.0.53", addresses={"short.sub.test": "127.0.0.7"})
+    found = netns.resolve("short", socket.AF_INET)
+    assert (found.addresses, found.error) == (("127.0.0.7",), None)
+    assert named.queries("short.sub.test", "A") == 1
+    assert default.total() == 0
+    with pytest.raises(ValueError, match="loopback"):
+        netns.set_resolver(nameserver="192.0.2.1")
+
+
 def test_http_server_inside_is_reached_by_name(netns: NetNS) -> None:
     dns = netns.start_dns(addresses={"c.test": "127.0.0.1"})
     server = netns.start_http()
