@@ -47,6 +47,7 @@ class Failure:
 
     kind: Kind
     message: str
+    transient: bool = False  # worth another attempt although of its kind (DNS: EAI_AGAIN)
 
 
 class _RedirectError(Exception):
@@ -196,9 +197,11 @@ def classify(exc: BaseException, *, timeout: float) -> Failure:
     for cause in causes:
         if isinstance(cause, socket.gaierror):
             detail = cause.strerror or str(cause)
+            # A time-out or SERVFAIL may pass; "no such name" is an answer.
+            again = cause.errno == socket.EAI_AGAIN
             if detail.startswith("DNS "):  # already says it ("DNS lookup timed out")
-                return Failure(Kind.DNS, detail)
-            return Failure(Kind.DNS, f"DNS: {detail.lower()}")
+                return Failure(Kind.DNS, detail, again)
+            return Failure(Kind.DNS, f"DNS: {detail.lower()}", again)
         if isinstance(cause, ssl.SSLError):
             return Failure(Kind.TLS, _describe_tls(cause))
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
@@ -251,7 +254,7 @@ def retry_after(value: str | None, *, now: float | None = None) -> float | None:
 
 def _transient(failure: Failure | None, status: int | None) -> bool:
     if failure is not None:
-        return failure.kind in (Kind.CONNECT, Kind.TIMEOUT)
+        return failure.transient or failure.kind in (Kind.CONNECT, Kind.TIMEOUT)
     return status in TRANSIENT_STATUSES
 
 

@@ -26,7 +26,7 @@ from httpserver import HTTPTestServer
 from fetchpool import Kind
 from fetchpool._fetch import classify
 from fetchpool._transport import Resolver, ThreadBackend, lookup_in_progress
-from fetchpool._transport._resolver import Address, Done
+from fetchpool._transport._resolver import Address, Done, resolver_timing
 
 T = TypeVar("T")
 LOCAL: list[Address] = [(socket.AF_INET, ("127.0.0.1", 0))]
@@ -336,3 +336,81 @@ def test_httpx_own_transport_resolves_through_the_run_resolver(server: HTTPTestS
 
     run(scenario())
     assert backend.asked == ["web.test", "nowhere.test"]
+
+
+def test_when_every_thread_is_stuck_a_lookup_overflows_instead_of_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+
+    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        release.wait(10)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    overflow = ManualBackend()
+    backend = ThreadBackend(max_threads=2, overflow=lambda: overflow)
+
+    async def scenario() -> None:
+        resolver = Resolver(backend)
+        stuck = [asyncio.create_task(resolver.resolve(f"stuck{i}.test")) for i in range(2)]
+        await until(lambda: backend.threads == 2)
+        alive = asyncio.create_task(resolver.resolve("alive.test"))
+        await until(lambda: "alive.test" in overflow.done)
+        overflow.answer("alive.test")
+        assert await alive == LOCAL
+        release.set()
+        for task in stuck:
+            with pytest.raises(socket.gaierror):
+                await task
+
+    try:
+        run(scenario())
+    finally:
+        release.set()
+        backend.close()
+    assert overflow.started == ["alive.test"]
+    assert backend.overflowed == 1
+
+
+class BudgetBackend(ManualBackend):
+    """Never answers, and asks the resolver to give up after 50 ms."""
+
+    def start(self, host: str, done: Done) -> float | None:
+        super().start(host, done)
+        return 0.05
+
+
+def test_a_lookup_past_its_budget_is_a_temporary_failure_asked_again_next_time() -> None:
+    backend = BudgetBackend()
+
+    async def scenario() -> None:
+        resolver = Resolver(backend)
+        for _ in range(2):
+            with pytest.raises(socket.gaierror) as info:
+                await resolver.resolve("slow.test")
+            assert (info.value.errno, info.value.strerror) == (
+                socket.EAI_AGAIN,
+                "DNS lookup timed out",
+            )
+
+    run(scenario())
+    assert backend.started == ["slow.test", "slow.test"]
+
+
+@pytest.mark.parametrize(
+    ("conf", "env", "expected"),
+    [
+        ("nameserver 127.0.0.1\n", "", (5.0, 2)),  # glibc's defaults
+        ("options timeout:2 attempts:1\n", "", (2.0, 1)),
+        ("options rotate timeout:3\noptions attempts:4\n", "", (3.0, 4)),
+        ("options timeout:2\n", "timeout:7 attempts:3", (7.0, 3)),  # RES_OPTIONS wins
+        ("options timeout:0 attempts:9\n", "", (1.0, 5)),  # glibc's bounds
+    ],
+)
+def test_resolver_timing_reads_resolv_conf_as_glibc_does(
+    tmp_path: Any, conf: str, env: str, expected: tuple[float, int]
+) -> None:
+    path = tmp_path / "resolv.conf"
+    path.write_text(conf)
+    assert resolver_timing(str(path), {"RES_OPTIONS": env}) == expected

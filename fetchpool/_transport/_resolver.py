@@ -16,12 +16,16 @@ lingers for the resolver's whole timeout. `Resolver` fixes both and asks DNS onc
 
 Two backends, chosen by measurement (see the README, "DNS"):
 
-* `AresBackend` (default when `pycares` imports): c-ares, fully asynchronous, on c-ares's own
-  event thread; any number of lookups at once. It reads /etc/resolv.conf (servers, search,
-  ndots, `options timeout: attempts:`), /etc/hosts and the `hosts:` order of nsswitch.conf.
-* `ThreadBackend`: the system's `getaddrinfo` (so every NSS module: mDNS, LDAP, nscd) on a
-  pool of daemon threads that grows on demand up to a large cap. Selected with
-  `FETCHPOOL_RESOLVER=system`, and the fallback when c-ares is not available.
+* `ThreadBackend` (the default): the system's `getaddrinfo`, so resolv.conf, the hosts file
+  and every NSS module (mDNS, LDAP, nscd) behave exactly as for any other program, on daemon
+  threads started on demand. A lookup stuck in glibc holds one thread until glibc gives up;
+  when all `max_threads` are taken that way, further lookups overflow to c-ares rather than
+  queue behind them.
+* `AresBackend`: c-ares through `pycares`, fully asynchronous on c-ares's own event thread,
+  any number of lookups at once, no threads held. Chosen with `FETCHPOOL_RESOLVER=c-ares`.
+  It reads resolv.conf, the hosts file and nsswitch's `hosts:` order, but times each try
+  out after five times the server's recent average answer (at least 250 ms) instead of
+  resolv.conf's `timeout:`, so a slow answer among quick ones costs retransmits.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import queue
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -70,12 +74,14 @@ class Backend(Protocol):
     """Runs one lookup and calls `done(addresses, None)` or `done(None, error)` exactly once.
 
     `done` may be called from any thread, or before `start` returns; `error` is a
-    `socket.gaierror` whose text says what went wrong.
+    `socket.gaierror` whose text says what went wrong. `start` returns the seconds the
+    `Resolver` should give the lookup before it fails it as timed out, or None when the
+    backend bounds it itself.
     """
 
     name: str
 
-    def start(self, host: str, done: Done) -> None: ...
+    def start(self, host: str, done: Done) -> float | None: ...
 
     def close(self) -> None: ...
 
@@ -83,38 +89,66 @@ class Backend(Protocol):
 class ThreadBackend:
     """The system resolver (`socket.getaddrinfo`) on daemon threads, grown on demand.
 
-    A lookup stuck in glibc holds one thread until glibc gives up, so the pool is large
-    (`max_threads`), idle threads leave after `idle_seconds`, and being daemons they never
-    keep the process alive.
+    A lookup stuck in glibc holds one thread until glibc gives up. Idle threads leave after
+    `idle_seconds`, and being daemons they never keep the process alive. When all
+    `max_threads` are busy, a lookup goes to `overflow` (made on first need; c-ares by
+    default) instead of waiting for a thread, so names whose DNS never answers cannot hold
+    up the others however many there are; without one it waits for a thread.
     """
 
     name = "system"
 
-    def __init__(self, max_threads: int = 256, idle_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        max_threads: int = 128,
+        idle_seconds: float = 10.0,
+        overflow: Callable[[], Backend] | None = None,
+    ) -> None:
         self._max = max_threads
         self._idle_seconds = idle_seconds
+        self._overflow_factory = overflow
+        self._overflow: Backend | None = None
         self._jobs: queue.SimpleQueue[tuple[str, Done] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0  # alive
         self._idle = 0  # waiting for a job
         self._queued = 0  # jobs put and not yet taken
         self._closed = False
+        self.overflowed = 0  # lookups handed to the overflow backend
 
     @property
     def threads(self) -> int:
         """Threads alive now."""
         return self._threads
 
-    def start(self, host: str, done: Done) -> None:
+    def start(self, host: str, done: Done) -> float | None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("resolver is closed")
-            self._jobs.put((host, done))
-            self._queued += 1
-            if self._queued <= self._idle or self._threads >= self._max:
-                return  # an idle thread takes it, or the next thread to finish one
-            self._threads += 1
-        threading.Thread(target=self._work, name="fetchpool-dns", daemon=True).start()
+            full = self._queued >= self._idle and self._threads >= self._max
+            if not full or not self._overflow_ready():
+                self._jobs.put((host, done))
+                self._queued += 1
+                spawn = self._queued > self._idle and self._threads < self._max
+                if spawn:
+                    self._threads += 1
+                overflow = None
+            else:
+                overflow = self._overflow
+                self.overflowed += 1
+        if overflow is not None:
+            return overflow.start(host, done)
+        if spawn:
+            threading.Thread(target=self._work, name="fetchpool-dns", daemon=True).start()
+        return None
+
+    def _overflow_ready(self) -> bool:
+        if self._overflow is None and self._overflow_factory is not None:
+            try:
+                self._overflow = self._overflow_factory()
+            except Exception:  # noqa: BLE001 - no c-ares here: wait for a thread instead
+                self._overflow_factory = None
+        return self._overflow is not None
 
     def _work(self) -> None:
         while True:
@@ -150,6 +184,8 @@ class ThreadBackend:
             self._closed = True
             for _ in range(self._threads):
                 self._jobs.put(None)
+        if self._overflow is not None:
+            self._overflow.close()
 
 
 _ARES_ERRORS: dict[str, tuple[int, str]] = {
@@ -165,14 +201,47 @@ _ARES_ERRORS: dict[str, tuple[int, str]] = {
 }
 
 
+def resolver_timing(
+    path: str = "/etc/resolv.conf", environ: Mapping[str, str] | None = None
+) -> tuple[float, int]:
+    """(seconds per try, tries) as glibc reads them: `options timeout:N attempts:M` in
+    resolv.conf, then `RES_OPTIONS` in the environment; glibc's defaults are 5 s and 2, and
+    its caps 30 s and 5."""
+    timeout, attempts = 5.0, 2
+    lines: list[str] = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = [line for line in handle if line.startswith("options")]
+    except OSError:
+        pass
+    env = os.environ if environ is None else environ
+    words = [word for line in lines for word in line.split()[1:]]
+    words += env.get("RES_OPTIONS", "").split()
+    for word in words:
+        name, _, value = word.partition(":")
+        if not value.isdigit():
+            continue
+        if name == "timeout":
+            timeout = float(min(max(int(value), 1), 30))
+        elif name == "attempts":
+            attempts = min(max(int(value), 1), 5)
+    return timeout, attempts
+
+
 class AresBackend:
     """c-ares through `pycares`: asynchronous lookups on c-ares's own event thread.
+
+    c-ares (since 1.32) waits for an answer only five times the server's recent average
+    answer time (at least 250 ms), not resolv.conf's `timeout:`, so one slow answer among
+    quick ones would fail early. So c-ares is given more tries (it doubles its wait on each
+    round), and the lookup is given the time glibc would give it, `timeout` x `attempts`
+    (`budget`): the `Resolver` fails it as timed out then, whatever c-ares is still doing.
 
     Args:
         servers: name servers to ask instead of resolv.conf's (`"127.0.0.1"`), for tests.
         port: their UDP and TCP port (53).
-        timeout: seconds per try (resolv.conf's `options timeout:`; c-ares's default 2 s).
-        tries: tries per server (resolv.conf's `options attempts:`).
+        timeout: seconds per try (default: resolv.conf's `options timeout:`, as glibc).
+        tries: tries (default: resolv.conf's `options attempts:`, as glibc).
     """
 
     name = "c-ares"
@@ -187,6 +256,10 @@ class AresBackend:
     ) -> None:
         import pycares  # deferred: only runs that look a name up pay for it
 
+        conf_timeout, conf_tries = resolver_timing()
+        timeout = conf_timeout if timeout is None else timeout
+        tries = conf_tries if tries is None else tries
+        self.budget = timeout * tries
         self._pycares = pycares
         self._errorcode: dict[int, str] = pycares.errno.errorcode
         self._channel = pycares.Channel(
@@ -194,10 +267,12 @@ class AresBackend:
             udp_port=port,
             tcp_port=port,
             timeout=timeout,
-            tries=tries,
+            # Two more tries: c-ares doubles its short adaptive wait each round (0.25, 0.5,
+            # 1 s ...), so a slow answer still comes within the budget, at a retransmit.
+            tries=tries + 2,
         )
 
-    def start(self, host: str, done: Done) -> None:
+    def start(self, host: str, done: Done) -> float | None:
         def callback(result: Any, error: int | None) -> None:
             if error:
                 done(None, self._error(error))
@@ -214,6 +289,7 @@ class AresBackend:
         self._channel.getaddrinfo(
             host, None, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM, callback=callback
         )
+        return self.budget
 
     def _error(self, code: int) -> socket.gaierror:
         name = self._errorcode.get(code, "")
@@ -228,13 +304,14 @@ class AresBackend:
 
 
 def make_backend() -> Backend:
-    """c-ares when it is installed and `FETCHPOOL_RESOLVER` is not `system`; else threads."""
-    if os.environ.get("FETCHPOOL_RESOLVER", "").lower() != "system":
+    """`FETCHPOOL_RESOLVER=c-ares`: c-ares; else the system resolver on threads, which
+    overflows to c-ares when its threads are all held by lookups that do not end."""
+    if os.environ.get("FETCHPOOL_RESOLVER", "").lower() in ("c-ares", "ares", "cares"):
         try:
             return AresBackend()
         except Exception:  # noqa: BLE001 - no pycares, or c-ares could not start: fall back
             pass
-    return ThreadBackend()
+    return ThreadBackend(overflow=AresBackend)
 
 
 class _Lookup:
@@ -386,10 +463,15 @@ class Resolver:
                 loop.call_soon_threadsafe(settle, addrs, error)
 
         try:
-            self.backend.start(host, done)
+            budget = self.backend.start(host, done)
         except Exception as exc:  # noqa: BLE001 - a backend that cannot start is a DNS failure
             err = socket.gaierror(socket.EAI_FAIL, f"DNS resolver failed: {exc}")
             settle(None, err)
+            return
+        if budget is not None and not future.done():
+            expired = socket.gaierror(socket.EAI_AGAIN, "DNS lookup timed out")
+            timer = loop.call_later(budget, settle, None, expired)
+            future.add_done_callback(lambda _: timer.cancel())
 
     def close(self) -> None:
         """Stop the backend; lookups still running are abandoned."""
