@@ -28,6 +28,14 @@ def _raise_open_file_limit() -> None:
 _raise_open_file_limit()
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests reach their own servers directly, whatever proxy the machine names."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[HTTPTestServer]:
     """One plain-HTTP server for the whole session; its stats accumulate (see reset_stats)."""

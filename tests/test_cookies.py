@@ -14,13 +14,6 @@ import fetchpool
 from fetchpool import Result
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
 def fetch_all(urls: list[str], **options: Any) -> list[Result]:
     async def run() -> list[Result]:
         return [r async for r in fetchpool.fetch(urls, timeout=5, retries=0, **options)]

@@ -17,15 +17,6 @@ from httpserver import HTTPTestServer
 import fetchpool
 from fetchpool import Result
 
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
 
 def fetch_all(urls: list[str], **options: Any) -> list[Result]:
     async def run() -> list[Result]:

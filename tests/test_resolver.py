@@ -16,7 +16,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -210,9 +210,10 @@ def test_the_backend_is_made_at_the_first_lookup_only() -> None:
     assert len(made) == 1
 
 
-def test_thread_backend_answers_other_hosts_while_lookups_are_stuck(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def stuck_getaddrinfo(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """`socket.getaddrinfo` hangs for names starting with "stuck" until the event is set, then
+    fails; other names are 127.0.0.1."""
     release = threading.Event()
 
     def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
@@ -222,6 +223,14 @@ def test_thread_backend_answers_other_hosts_while_lookups_are_stuck(
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield release
+    release.set()
+
+
+def test_thread_backend_answers_other_hosts_while_lookups_are_stuck(
+    stuck_getaddrinfo: threading.Event,
+) -> None:
+    release = stuck_getaddrinfo
     backend = ThreadBackend()
 
     async def scenario() -> None:
@@ -339,15 +348,9 @@ def test_httpx_own_transport_resolves_through_the_run_resolver(server: HTTPTestS
 
 
 def test_when_every_thread_is_stuck_a_lookup_overflows_instead_of_waiting(
-    monkeypatch: pytest.MonkeyPatch,
+    stuck_getaddrinfo: threading.Event,
 ) -> None:
-    release = threading.Event()
-
-    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
-        release.wait(10)
-        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    release = stuck_getaddrinfo
     overflow = ManualBackend()
     backend = ThreadBackend(max_threads=2, overflow=lambda: overflow)
 

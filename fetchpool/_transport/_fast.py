@@ -9,7 +9,6 @@ pool (`_pool`) and name resolution (`_resolver`).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import resource
 import socket
 import ssl
@@ -21,7 +20,7 @@ import httpx
 from ._connection import Connection, Expired, Origin, ResponseStream, StaleConnection
 from ._parser import BROKEN
 from ._pool import ConnectionPool
-from ._resolver import Resolver
+from ._resolver import Resolver, is_ip_literal
 
 __all__ = ["FastTransport"]
 
@@ -44,14 +43,6 @@ def _connect_error(exc: BaseException, host: str, port: int) -> httpx.ConnectErr
     err = httpx.ConnectError(text)
     err.__cause__ = exc
     return err
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _idle_budget(max_connections: int) -> int:
@@ -243,7 +234,7 @@ class FastTransport(httpx.AsyncBaseTransport):
         # Resolve here rather than in create_connection so a refused connection keeps its own
         # exception type (3.11 folds several failed addresses into one plain OSError).
         addrs: list[tuple[int, tuple[Any, ...]]]
-        if _is_ip_literal(host):
+        if is_ip_literal(host):
             addrs = [(socket.AF_INET6 if ":" in host else socket.AF_INET, (host, port))]
         else:
             resolver = self.resolver

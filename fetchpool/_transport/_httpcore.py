@@ -12,24 +12,15 @@ Imported only when such a transport is made, so a default run never imports http
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
 import httpcore
 import httpx
 
-from ._resolver import Resolver
+from ._resolver import Resolver, is_ip_literal
 
 __all__ = ["ResolvingBackend", "use_resolver"]
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class ResolvingBackend(httpcore.AsyncNetworkBackend):
@@ -52,7 +43,7 @@ class ResolvingBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        if _is_ip_literal(host):
+        if is_ip_literal(host):
             return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
         known = self.resolver.cached(host)
         try:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import queue
 import socket
@@ -46,6 +47,7 @@ __all__ = [
     "Backend",
     "Resolver",
     "ThreadBackend",
+    "is_ip_literal",
     "lookup_in_progress",
     "make_backend",
 ]
@@ -68,6 +70,15 @@ _FINAL = frozenset(
     )
     if code is not None
 )
+
+
+def is_ip_literal(host: str) -> bool:
+    """True for an IPv4 or IPv6 address (nothing to look up)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class Backend(Protocol):
