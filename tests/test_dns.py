@@ -74,11 +74,11 @@ def namespaces() -> Iterator[Callable[[], NetNS]]:
 
 def asked_per_lookup(backend: str, lookups: int) -> range:
     """The queries of one type that `lookups` lookups cost with resolv.conf's `attempts:1`:
-    one each for glibc; up to two more each for c-ares, whose tries the resolver raises by
-    two so that its short adaptive waits end in a retransmit rather than a failure."""
+    one each for glibc; up to three more each for c-ares, whose tries the resolver raises by
+    three so that its short adaptive waits end in a retransmit rather than a failure."""
     if backend == "system":
         return range(lookups, lookups + 1)
-    return range(lookups, 3 * lookups + 1)
+    return range(lookups, 4 * lookups + 1)
 
 
 def resolver_env(backend: str) -> dict[str, str]:

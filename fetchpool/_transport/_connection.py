@@ -163,12 +163,6 @@ class Connection(asyncio.Protocol, ResponseParser):
 
     # -- used by the transport and the response stream -------------------------------------------
 
-    def start(self, *, is_head: bool) -> None:
-        """A request is about to be sent on this connection."""
-        self.requests += 1
-        self.error = None
-        self.expect(is_head=is_head)
-
     async def wait(self, timeout: float | None) -> None:
         fut: asyncio.Future[None] = self.loop.create_future()
         self.waiter = fut

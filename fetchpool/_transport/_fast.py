@@ -18,7 +18,7 @@ from typing import Any, cast
 import httpx
 
 from ._connection import Connection, Expired, Origin, ResponseStream, StaleConnection
-from ._parser import BROKEN
+from ._parser import BROKEN, HEAD
 from ._pool import ConnectionPool
 from ._resolver import Resolver, is_ip_literal
 
@@ -296,7 +296,14 @@ class FastTransport(httpx.AsyncBaseTransport):
     ) -> httpx.Response:
         transport = conn.transport
         assert transport is not None
-        conn.start(is_head=method == b"HEAD")
+        # What ResponseParser.expect() and Connection.start() do, inline: once per request.
+        conn.requests += 1
+        conn.error = None
+        conn.state = HEAD
+        conn.is_head = method == b"HEAD"
+        conn.keep_alive = True
+        conn.received = False
+        conn.head = None
         if b"close" in head and request.headers.get("connection", "").lower() == "close":
             conn.keep_alive = False
         try:

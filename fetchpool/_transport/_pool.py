@@ -102,19 +102,20 @@ class ConnectionPool:
         return None
 
     def release(self, conn: Connection) -> None:
-        """Take back a reusable connection: its slot to a waiter (with it, if same origin)."""
-        waiter = self._next_waiter()
-        if waiter is not None:
-            origin, fut = waiter
-            if origin == conn.origin:
-                fut.set_result(conn)  # connection and slot pass on together
-                return
-            fut.set_result(None)  # the slot passes on; the connection goes idle
+        """Take back a reusable connection: its slot to a waiter (with it, if same origin),
+        the connection to the idle ones, within their budget."""
+        if self.waiters:
+            waiter = self._next_waiter()
+            if waiter is not None:
+                origin, fut = waiter
+                if origin == conn.origin:
+                    fut.set_result(conn)  # connection and slot pass on together
+                    return
+                fut.set_result(None)  # the slot passes on; the connection goes idle
+            else:
+                self.busy -= 1
         else:
             self.busy -= 1
-        self._keep_idle(conn)
-
-    def _keep_idle(self, conn: Connection) -> None:
         origin = conn.origin
         idle = self.idle.get(origin)
         if idle is None:
@@ -122,18 +123,19 @@ class ConnectionPool:
         elif self.max_idle_per_host is not None and len(idle) >= self.max_idle_per_host:
             conn.close(free_slot=False)
             return
-        if len(self.idle_lru) >= self.max_idle:
+        idle_lru = self.idle_lru
+        if len(idle_lru) >= self.max_idle:
             if self.max_idle <= 0:
                 conn.close(free_slot=False)
                 return
-            oldest = next(iter(self.idle_lru))
+            oldest = next(iter(idle_lru))
             self._unlink_idle(oldest)
             oldest.close(free_slot=False)
             idle = self.idle.get(origin)
             if idle is None:
                 idle = self.idle[origin] = {}
         idle[conn] = None
-        self.idle_lru[conn] = None
+        idle_lru[conn] = None
         conn.idle = True
         conn.idle_since = conn.loop.time()
 

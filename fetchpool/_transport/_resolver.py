@@ -34,13 +34,15 @@ import asyncio
 import contextlib
 import ipaddress
 import os
-import queue
 import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import queue
 
 __all__ = [
     "AresBackend",
@@ -119,6 +121,9 @@ class ThreadBackend:
         self._idle_seconds = idle_seconds
         self._overflow_factory = overflow
         self._overflow: Backend | None = None
+        import queue  # deferred: a run whose URLs are all IP addresses never needs it
+
+        self._empty = queue.Empty
         self._jobs: queue.SimpleQueue[tuple[str, Done] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0  # alive
@@ -167,7 +172,7 @@ class ThreadBackend:
                 self._idle += 1
             try:
                 job = self._jobs.get(timeout=self._idle_seconds)
-            except queue.Empty:
+            except self._empty:
                 with self._lock:
                     self._idle -= 1
                     if self._queued == 0:
@@ -278,9 +283,10 @@ class AresBackend:
             udp_port=port,
             tcp_port=port,
             timeout=timeout,
-            # Two more tries: c-ares doubles its short adaptive wait each round (0.25, 0.5,
-            # 1 s ...), so a slow answer still comes within the budget, at a retransmit.
-            tries=tries + 2,
+            # Three more tries: c-ares doubles its short adaptive wait each round (0.25, 0.5,
+            # 1, 2 s, less some jitter), so an answer that comes within the budget is waited
+            # for, at a retransmit, and the budget rather than c-ares decides the end.
+            tries=tries + 3,
         )
 
     def start(self, host: str, done: Done) -> float | None:
