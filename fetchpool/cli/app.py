@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: Typer reads the option annotations at every
 # start, and string annotations would cost an eval() each (about 4 ms of start-up in all).
 
+import contextlib
 import enum
 import os
 import resource
@@ -444,4 +445,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(ExitStatus.SIGINT)
     except BrokenPipeError:
         os._exit(ExitStatus.OUTPUT_CLOSED)
-    sys.exit(int(status or 0))
+    if argv is not None:
+        sys.exit(int(status or 0))
+    # The console script: every result, report and cache file is written and closed, so
+    # skip the interpreter's teardown (freeing each kept connection, TLS object and module
+    # costs about 20 ms after a run over hundreds of hosts) and leave now.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(int(status or 0))
