@@ -7,6 +7,7 @@ checkout's `fetchpool` first on PATH, for each scenario asked for:
     python benchmarks/peers.py                       # startup latency throughput
     python benchmarks/peers.py memory --reps 1       # 1,000,000 URLs through stdin
     python benchmarks/peers.py latency --tools fetchpool,lychee,ref-aiohttp
+    python benchmarks/peers.py internet internet-dnsfault   # DNS, TLS, 500 hosts (root)
 
 Peers that are not installed (lychee, curl, the aiohttp/httpx references) are
 listed as skipped by the harness. `bash ../shared/bench/setup.sh` installs them.
