@@ -36,6 +36,7 @@ CONTRACT_LONG_OPTIONS = [
     "format",
     "failures-only",
     "no-progress",
+    "quiet",
     "save",
     "max-filesize",
     "max-time",

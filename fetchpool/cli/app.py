@@ -155,7 +155,18 @@ def command(
         bool, typer.Option("--failures-only", help="Print only results that are not OK.")
     ] = False,
     no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="No live progress display on standard error.")
+        bool,
+        typer.Option(
+            "--no-progress",
+            help="No live display: no progress line on standard error, no busy workers "
+            "below the table.",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress display and no summary: results (and errors) only."
+        ),
     ] = False,
     save: Annotated[
         str | None,
@@ -340,22 +351,20 @@ def command(
         max_time=max_time,
     )
     stats = RunStats()
-    show_progress = (
-        fmt is not OutputFormat.TABLE
-        and not no_progress
-        and not env.stdout_isatty
-        and env.stderr_isatty
-    )
+    live = not (no_progress or quiet)
+    show_progress = fmt is not OutputFormat.TABLE and live and env.progress_allowed
     status = execute(
         settings,
         plan,
-        make_sink=lambda view: _make_sink(fmt, view, stats, failures_only=failures_only, env=env),
+        make_sink=lambda view: _make_sink(
+            fmt, view, stats, failures_only=failures_only, env=env, live=live, summary=not quiet
+        ),
         stats=stats,
         env=env,
         make_display=(lambda view: _make_progress(view, stats)) if show_progress else None,
-        count_total=fmt is OutputFormat.TABLE or show_progress,
+        count_total=show_progress or (fmt is OutputFormat.TABLE and live),
     )
-    if fmt is not OutputFormat.TABLE:
+    if fmt is not OutputFormat.TABLE and not quiet:
         from .summary import format_summary
 
         env.stderr.write(format_summary(stats) + "\n")
@@ -371,14 +380,26 @@ def _require_h2() -> None:
 
 
 def _make_sink(
-    fmt: OutputFormat, view: RunView, stats: RunStats, *, failures_only: bool, env: Env
+    fmt: OutputFormat,
+    view: RunView,
+    stats: RunStats,
+    *,
+    failures_only: bool,
+    env: Env,
+    live: bool = True,
+    summary: bool = True,
 ) -> ResultSink:
     if fmt is OutputFormat.TABLE:
         from .table import TableSink
         from .terminal import stdout_console
 
         return TableSink(
-            console=stdout_console(), view=view, stats=stats, failures_only=failures_only
+            console=stdout_console(),
+            view=view,
+            stats=stats,
+            failures_only=failures_only,
+            live=live,
+            summary=summary,
         )
     if fmt is OutputFormat.GITHUB:
         from .reports import github_line

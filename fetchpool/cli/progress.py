@@ -1,4 +1,5 @@
-"""The one-line live progress display on standard error, used when standard output is a pipe.
+"""The one-line live progress display on standard error, used when standard output is
+redirected to a file (never when it is a pipe or a terminal: see `runner.Env.progress_allowed`).
 
 Also holds what the table display shares with it: the `RunView` protocol the run exposes,
 and the counts line.

@@ -110,6 +110,7 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
     "format": OptionSpec("str", _format),
     "failures_only": OptionSpec("bool"),
     "no_progress": OptionSpec("bool"),
+    "quiet": OptionSpec("bool"),
     "save": OptionSpec("path"),
     "overwrite": OptionSpec("bool"),
     "max_filesize": OptionSpec("int", _settings("max_filesize")),

@@ -7,6 +7,7 @@ import contextlib
 import enum
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -45,6 +46,15 @@ class ExitStatus(enum.IntEnum):
     SIGTERM = 143
 
 
+def is_pipe(fd: int) -> bool:
+    """True when `fd` is a pipe or a socket (`| jq`, `| less`, `| head`, a socketpair)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 @dataclass
 class Env:
     """The process's streams and whether each is a terminal; swapped in tests."""
@@ -54,7 +64,19 @@ class Env:
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     stdin_isatty: bool = field(default_factory=lambda: os.isatty(0))
     stdout_isatty: bool = field(default_factory=lambda: sys.stdout.isatty())
+    stdout_is_pipe: bool = field(default_factory=lambda: is_pipe(1))
     stderr_isatty: bool = field(default_factory=lambda: sys.stderr.isatty())
+
+    @property
+    def progress_allowed(self) -> bool:
+        """Whether the one-line progress display may be drawn on standard error.
+
+        Only when standard output is redirected to a file (or another non-pipe, non-terminal)
+        and standard error is a terminal. Never when standard output is a pipe: the program
+        reading it (`| jq`, `| less`, `| head`) may be writing to the same terminal, and the
+        progress line would be torn into its output.
+        """
+        return self.stderr_isatty and not self.stdout_isatty and not self.stdout_is_pipe
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,8 +235,9 @@ class TableSink:
 
     Call `start()`, then `write()` for each finished result, then `finish()`, which stops
     the live region and prints the summary. The sink only reads `stats`: the caller adds
-    each result to it. On a console that is not an interactive terminal, rows are printed
-    as they come and there is no live region.
+    each result to it. On a console that is not an interactive terminal, or with
+    `live=False` (`--no-progress`, `--quiet`), rows are printed as they come and there is no
+    live region.
 
     Args:
         console: where to draw (standard output's console).
@@ -245,6 +246,8 @@ class TableSink:
         failures_only: print rows only for results that are not OK (counts still count all).
         refresh_per_second: how often rows are flushed and the live region redrawn.
         clock: the clock of the view's start times (`time.monotonic`).
+        live: show the live region (busy workers and counts) on an interactive terminal.
+        summary: end with the summary table (`--quiet` turns it off).
     """
 
     def __init__(
@@ -256,8 +259,11 @@ class TableSink:
         failures_only: bool = False,
         refresh_per_second: float = REFRESH_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
+        live: bool = True,
+        summary: bool = True,
     ) -> None:
         self.console = console
+        self._summary = summary
         self._stats = stats
         self._failures_only = failures_only
         self._interval = 1.0 / refresh_per_second
@@ -267,7 +273,7 @@ class TableSink:
         self._finished = False
         self._error: OSError | None = None
         self._live: Live | None = None
-        if console.is_interactive:
+        if live and console.is_interactive:
             self._live = Live(
                 _LiveRegion(stats, view, clock, MAX_WORKER_ROWS),
                 console=console,
@@ -277,10 +283,12 @@ class TableSink:
             )
 
     def start(self) -> None:
-        """Show the live region and start the refresh timer."""
-        if self._live is None or self._thread is not None:
+        """Show the live region and start the refresh timer (at a terminal, even without
+        the live region: rows are then still printed in batches, not one write each)."""
+        if not self.console.is_interactive or self._thread is not None:
             return
-        self._live.start(refresh=True)
+        if self._live is not None:
+            self._live.start(refresh=True)
         self._thread = threading.Thread(target=self._refresh_loop, name="fetchpool-table")
         self._thread.daemon = True
         self._thread.start()
@@ -317,7 +325,8 @@ class TableSink:
         self._flush()
         if self._live is not None and self._live.is_started:
             self._live.stop()
-        self._print(summary_renderable(self._stats), end="\n")
+        if self._summary:
+            self._print(summary_renderable(self._stats), end="\n")
 
     def _refresh_loop(self) -> None:
         try:
