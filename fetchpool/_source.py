@@ -200,8 +200,8 @@ class Input:
 
 
 # What an undecodable stretch of UTF-16 or UTF-32 input becomes: a lone surrogate, which
-# decoding valid input never yields and which UTF-8 encoding (with surrogatepass) turns into
-# bytes that are not valid UTF-8, so its line is reported invalid like a bad UTF-8 line.
+# decoding valid input never yields and which UTF-8 encoding with surrogateescape turns into
+# the byte 0xFF, never valid UTF-8, so its line is reported invalid like a bad UTF-8 line.
 _INVALID = "fetchpool.invalid-input"
 
 
@@ -247,17 +247,17 @@ class _Decoder:
             chunk = self._decide(head)
         if self._decoder is None:
             return chunk
-        return self._decoder.decode(chunk).encode("utf-8", "surrogatepass")
+        return self._decoder.decode(chunk).encode("utf-8", "surrogateescape")
 
     def end(self) -> bytes:
         data = b""
         if self._head is not None:
             data = self._decide(self._head)
             if self._decoder is not None:
-                data = self._decoder.decode(data).encode("utf-8", "surrogatepass")
+                data = self._decoder.decode(data).encode("utf-8", "surrogateescape")
         if self._decoder is None:
             return data
-        return data + self._decoder.decode(b"", final=True).encode("utf-8", "surrogatepass")
+        return data + self._decoder.decode(b"", final=True).encode("utf-8", "surrogateescape")
 
     def _decide(self, head: bytes) -> bytes:
         self._head = None

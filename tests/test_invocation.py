@@ -18,7 +18,7 @@ from clihelpers import (
 )
 from httpserver import HTTPTestServer
 
-from fetchpool._source import count_targets, open_inputs
+from fetchpool._source import _Decoder, _line_text, _LineSplitter, count_targets, open_inputs
 
 ENCODINGS = [
     pytest.param(codecs.BOM_UTF8, "utf-8", id="utf-8"),
@@ -215,3 +215,18 @@ def test_utf16_producer_that_pauses_sees_first_result_before_writing_more(
             proc.kill()
             proc.wait(5)
     assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize(("bom", "encoding"), ENCODINGS)
+def test_byte_order_mark_and_lines_survive_any_chunk_boundary(bom: bytes, encoding: str) -> None:
+    data = _encoded(["http://a.test/é", "# c", "http://b.test/"], bom, encoding, "\r\n")
+    for step in (1, 2, 3, 5, len(data)):
+        decoder, splitter, lines = _Decoder(), _LineSplitter(), []
+        for i in range(0, len(data), step):
+            lines += splitter.feed(decoder.feed(data[i : i + step]))
+        lines += splitter.feed(decoder.end()) + splitter.end()
+        assert [_line_text(raw) for raw in lines] == [
+            ("http://a.test/é", None),
+            None,
+            ("http://b.test/", None),
+        ], step
