@@ -9,6 +9,7 @@ thread so that waiting for input never delays cancellation.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 import re
 import stat
@@ -114,28 +115,34 @@ def make_target(text: str, source: str = "-", line: int = 0, invalid: str | None
     return Target(shown, source, line, invalid, credentials)
 
 
-def _line_text(raw: bytes) -> tuple[str, str | None] | None:
+def _line_text(raw: bytes, encoding: str = "UTF-8") -> tuple[str, str | None] | None:
     """The text of an input line and why it cannot be a URL (None when it may be);
-    None for a blank line or a `#` comment. The one place these rules live."""
+    None for a blank line or a `#` comment. The one place these rules live.
+
+    `raw` is UTF-8; `encoding` names what the input was written in (see `_Decoder`), for the
+    error of a line whose bytes were not valid in it."""
     if len(raw) > MAX_LINE:
         preview = raw[:PREVIEW].decode("utf-8", "replace").strip() + "…"
         return preview, f"invalid URL: line over {MAX_LINE // 1024} KiB"
     try:
         text = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
-        return raw.decode("utf-8", "replace").strip(), "invalid URL: not valid UTF-8"
+        return raw.decode("utf-8", "replace").strip(), f"invalid URL: not valid {encoding}"
     if not text or text.startswith("#"):
         return None
     return text, None
 
 
-def parse_line(raw: bytes, *, source: str = "-", line: int = 0) -> Target | None:
-    """Turn one input line (without its newline) into a `Target`.
+def parse_line(
+    raw: bytes, *, source: str = "-", line: int = 0, encoding: str = "UTF-8"
+) -> Target | None:
+    """Turn one input line (UTF-8, without its newline) into a `Target`.
 
     Returns None for blank lines and `#` comments. A line that is not a
     fetchable URL still becomes a `Target`, with `invalid` set to the reason.
+    `encoding` names the input's own encoding, for the error of an undecodable line.
     """
-    read = _line_text(raw)
+    read = _line_text(raw, encoding)
     if read is None:
         return None
     text, invalid = read
@@ -149,26 +156,118 @@ def count_targets(inputs: Sequence[Input]) -> int | None:
         return None
     total = 0
     for source in inputs:
+        if source.urls is not None:
+            total += len(source.urls)
+            continue
         splitter = _LineSplitter()
+        decoder = _Decoder()
         offset = 0
         while chunk := os.pread(source.fd, CHUNK * 16, offset):
             offset += len(chunk)
-            total += sum(_line_text(raw) is not None for raw in splitter.feed(chunk))
-        total += sum(_line_text(raw) is not None for raw in splitter.end())
+            lines = splitter.feed(decoder.feed(chunk))
+            total += sum(_line_text(raw) is not None for raw in lines)
+        lines = splitter.feed(decoder.end()) + splitter.end()
+        total += sum(_line_text(raw) is not None for raw in lines)
     return total
+
+
+URL_ARGUMENTS = "<args>"
+"""The source name of URLs given on the command line instead of in a file."""
+
+
+def is_url_argument(argument: str) -> bool:
+    """True for a command-line argument that is itself a URL to check, not a file name."""
+    return argument[:8].lower().startswith(("http://", "https://"))
 
 
 @dataclass(slots=True)
 class Input:
-    """An opened input: its display name and file descriptor."""
+    """An opened input: its display name and file descriptor; or, for URLs given as
+    arguments, the URLs themselves (`fd` is -1) and the line number of the first."""
 
     name: str
     fd: int
+    urls: tuple[str, ...] | None = None
+    first_line: int = 1
 
     @property
     def is_regular_file(self) -> bool:
-        """True for a regular file (read inline); False for pipes and terminals."""
+        """True for a regular file (read inline, counted up front); also True for URL
+        arguments, which are as readily counted. False for pipes and terminals."""
+        if self.urls is not None:
+            return True
         return stat.S_ISREG(os.fstat(self.fd).st_mode)
+
+
+# What an undecodable stretch of UTF-16 or UTF-32 input becomes: a lone surrogate, which
+# decoding valid input never yields and which UTF-8 encoding with surrogateescape turns into
+# the byte 0xFF, never valid UTF-8, so its line is reported invalid like a bad UTF-8 line.
+_INVALID = "fetchpool.invalid-input"
+
+
+def _mark_invalid(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "\udcff", exc.end
+
+
+codecs.register_error(_INVALID, _mark_invalid)
+
+# Byte-order marks, longest first where one is a prefix of another (UTF-32 LE before UTF-16 LE).
+_BOMS: tuple[tuple[bytes, str | None, str], ...] = (
+    (codecs.BOM_UTF8, None, "UTF-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+
+
+class _Decoder:
+    """Turns an input's bytes into UTF-8 bytes, chunk by chunk, by the byte-order mark at
+    its start: a UTF-8 BOM is dropped; UTF-16 and UTF-32 are decoded incrementally (never
+    more than the chunk at hand) and re-encoded; anything else is passed on as it is.
+
+    Until the first bytes decide (at most 4, fewer for most inputs), nothing is passed on.
+    """
+
+    __slots__ = ("_decoder", "_head", "encoding")
+
+    def __init__(self) -> None:
+        self._head: bytes | None = b""  # the first bytes while undecided; None once decided
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self.encoding = "UTF-8"  # the input's encoding, for error messages
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._head is not None:
+            head = self._head + chunk
+            if any(len(bom) > len(head) and bom.startswith(head) for bom, _, _ in _BOMS):
+                self._head = head  # could still be a byte-order mark: wait for more
+                return b""
+            chunk = self._decide(head)
+        if self._decoder is None:
+            return chunk
+        return self._decoder.decode(chunk).encode("utf-8", "surrogateescape")
+
+    def end(self) -> bytes:
+        data = b""
+        if self._head is not None:
+            data = self._decide(self._head)
+            if self._decoder is not None:
+                data = self._decoder.decode(data).encode("utf-8", "surrogateescape")
+        if self._decoder is None:
+            return data
+        return data + self._decoder.decode(b"", final=True).encode("utf-8", "surrogateescape")
+
+    def _decide(self, head: bytes) -> bytes:
+        self._head = None
+        for bom, codec, name in _BOMS:
+            if head.startswith(bom):
+                self.encoding = name
+                if codec is not None:
+                    self._decoder = codecs.getincrementaldecoder(codec)(_INVALID)
+                return head[len(bom) :]
+        return head
 
 
 class _LineSplitter:
@@ -273,7 +372,16 @@ class TargetReader:
 
     async def _read_all(self) -> AsyncIterator[Target]:
         for source in self._inputs:
+            if source.urls is not None:
+                for line_no, url in enumerate(source.urls, source.first_line):
+                    # As the bytes given (argv undecodable as UTF-8 is a FAIL, as in a file).
+                    target = parse_line(os.fsencode(url), source=source.name, line=line_no)
+                    if target is not None:
+                        self.read_count += 1
+                        yield target
+                continue
             splitter = _LineSplitter()
+            decoder = _Decoder()
             line_no = 0
             threaded = None if source.is_regular_file else _ThreadedChunks(source.fd)
             while True:
@@ -286,10 +394,15 @@ class TargetReader:
                     # What was read still gets its results; the rest of the input is lost.
                     self.error = f"cannot read {source.name}: {(exc.strerror or str(exc)).lower()}"
                     chunk = b""
-                lines = splitter.feed(chunk) if chunk else splitter.end()
+                if chunk:
+                    lines = splitter.feed(decoder.feed(chunk))
+                else:
+                    lines = splitter.feed(decoder.end()) + splitter.end()
                 for raw in lines:
                     line_no += 1
-                    target = parse_line(raw, source=source.name, line=line_no)
+                    target = parse_line(
+                        raw, source=source.name, line=line_no, encoding=decoder.encoding
+                    )
                     if target is not None:
                         self._pending.append(target)
                 while self._pending:
@@ -311,11 +424,24 @@ class TargetReader:
 def open_inputs(paths: Sequence[str], *, stdin_fd: int = 0) -> list[Input]:
     """Open every input up front, so an unreadable file is reported before fetching.
 
+    An argument that starts with `http://` or `https://` is a URL, not a file name: each
+    run of such arguments becomes one input named `<args>`, in command-line order among
+    the files, its line numbers counting the URL arguments from 1. No paths: standard input.
+
     Raises:
         OSError: a file cannot be opened (the CLI reports it as a usage error).
     """
     inputs: list[Input] = []
+    url_count = 0
     for path in paths or ["-"]:
+        if is_url_argument(path):
+            url_count += 1
+            last = inputs[-1] if inputs else None
+            if last is not None and last.urls is not None:
+                last.urls += (path,)
+            else:
+                inputs.append(Input(URL_ARGUMENTS, -1, (path,), url_count))
+            continue
         if path == "-":
             inputs.append(Input("-", stdin_fd))
             continue
@@ -328,15 +454,20 @@ def open_inputs(paths: Sequence[str], *, stdin_fd: int = 0) -> list[Input]:
 
 
 async def read_document(source: Input) -> str:
-    """The whole text of an input (for `--extract`), decoded as UTF-8 with replacement.
+    """The whole text of an input (for `--extract`), decoded as UTF-8 with replacement
+    (or as UTF-16 or UTF-32 when its byte-order mark says so; a UTF-8 BOM is dropped).
 
     A pipe is read on a daemon thread, as for URL lists, so Ctrl-C is not delayed.
     """
+    if source.urls is not None:
+        raise ValueError("page URLs are not supported yet as documents")
     threaded = None if source.is_regular_file else _ThreadedChunks(source.fd)
+    decoder = _Decoder()
     chunks: list[bytes] = []
     while True:
         chunk = os.read(source.fd, CHUNK) if threaded is None else await threaded.read()
         if not chunk:
             break
-        chunks.append(chunk)
+        chunks.append(decoder.feed(chunk))
+    chunks.append(decoder.end())
     return b"".join(chunks).decode("utf-8", "replace")

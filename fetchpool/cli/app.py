@@ -17,7 +17,7 @@ import typer
 from .. import _config as defaults
 from .._config import DEFAULT_MAX_CACHE_AGE, Settings, StatusSet, parse_cookie, parse_header
 from .._errors import UsageError
-from .._source import open_inputs
+from .._source import is_url_argument, open_inputs
 from .._stats import RunStats
 from .._version import __version__
 from .runner import Display, Env, ExitStatus, RunPlan, RunView, execute
@@ -331,6 +331,8 @@ def command(
         if result_cache.warning:
             env.stderr.write(f"fetchpool: warning: {result_cache.warning}\n")
     paths = files or []
+    if extract and any(map(is_url_argument, paths)):
+        raise UsageError("page URLs are not supported yet with --extract; give files of documents")
     if not paths and env.stdin_isatty:
         raise UsageError("no input: give a FILE of URLs, or pipe URLs into standard input")
     fmt = output_format
