@@ -92,6 +92,7 @@ class RunStats:
         self.ok = 0
         self.failed = 0
         self.cancelled = 0
+        self.fetched = 0  # results that stand on a fetch: not cancelled, not an invalid line
         self.by_kind: collections.Counter[Kind] = collections.Counter()
         self.by_status: collections.Counter[int] = collections.Counter()
         self.excluded = 0
@@ -125,6 +126,7 @@ class RunStats:
                 self.by_status[result.status] += 1
         # An invalid line or a cancelled URL has no meaningful fetch time.
         if outcome is not Outcome.CANCELLED and result.kind is not Kind.INVALID:
+            self.fetched += 1
             self._latency.add(result.elapsed)
 
     def latency(self, q: float) -> float | None:
@@ -142,6 +144,10 @@ class RunStats:
         return max(0.0, end - self._started)
 
     def rate(self) -> float:
-        """Results per second so far (0.0 before any time has passed)."""
+        """Fetched URLs per second so far (0.0 before any time has passed).
+
+        Only results that stand on a fetch count: URLs cancelled by Ctrl-C or `--max-time`
+        (and invalid input lines) finish at once without a fetch, and would inflate the rate.
+        """
         elapsed = self.elapsed()
-        return self.done / elapsed if elapsed > 0 else 0.0
+        return self.fetched / elapsed if elapsed > 0 else 0.0

@@ -359,7 +359,14 @@ def command(
         settings,
         plan,
         make_sink=lambda view: _make_sink(
-            fmt, view, stats, failures_only=failures_only, env=env, live=live, summary=not quiet
+            fmt,
+            view,
+            stats,
+            failures_only=failures_only,
+            env=env,
+            live=live,
+            summary=not quiet,
+            places=extract,
         ),
         stats=stats,
         env=env,
@@ -390,6 +397,7 @@ def _make_sink(
     env: Env,
     live: bool = True,
     summary: bool = True,
+    places: bool = False,
 ) -> ResultSink:
     if fmt is OutputFormat.TABLE:
         from .table import TableSink
@@ -402,6 +410,7 @@ def _make_sink(
             failures_only=failures_only,
             live=live,
             summary=summary,
+            places=places,
         )
     if fmt is OutputFormat.GITHUB:
         from .reports import github_line

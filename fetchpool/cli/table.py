@@ -21,6 +21,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.live import Live
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 
 from .._models import Outcome, Result, Target
 from .._stats import RunStats
@@ -28,7 +29,7 @@ from .literal import printable
 from .progress import RunView, counts_line, in_flight_now
 from .summary import summary_renderable
 
-__all__ = ["RunView", "TableSink", "fit_end", "fit_middle"]
+__all__ = ["RunView", "TableSink", "fit_end", "fit_middle", "fit_start", "fit_url"]
 
 REFRESH_PER_SECOND = 12
 MAX_WORKER_ROWS = 10
@@ -39,6 +40,8 @@ _STATUS_WIDTH = 3
 _TIME_WIDTH = 7  # " 0.012s", "30.000s", "1234.5s"
 _FIXED_WIDTH = _OUTCOME_WIDTH + 1 + _STATUS_WIDTH + 1 + _TIME_WIDTH + 1
 _MIN_FREE = 8  # cells kept for the URL however narrow the terminal
+_MIN_PLACE = 10  # cells kept for the place column, when there is one
+MAX_LISTED_FAILURES = 100  # the end-of-run list of failures shows at most this many
 
 _OUTCOME_STYLE = {
     Outcome.OK: Style(color="green", bold=True),
@@ -51,6 +54,8 @@ _DETAIL_STYLE = {
     Outcome.CANCELLED: Style(color="yellow"),
 }
 _TIME_STYLE = Style(dim=True)
+_PLACE_STYLE = Style(color="blue")
+_DETAIL_LINES = 3  # a detail wrapped under its row takes at most this many lines
 _RUNNING = Style(color="cyan")
 _SLOW = Style(color="yellow")  # running 5 s or more
 _STUCK = Style(color="red")  # running 15 s or more
@@ -107,6 +112,78 @@ def fit_end(text: str, width: int) -> str:
     return _take_cells(text, width - 1) + ELLIPSIS if width >= 1 else ""
 
 
+def fit_start(text: str, width: int) -> str:
+    """`text` shortened to `width` cells by an ellipsis at the start (kept whole if it fits).
+
+    For places (`docs/guide/install.md:12`): the file name and line are the part that tells
+    two places apart.
+    """
+    if text.isascii():
+        if len(text) <= width:
+            return text
+        return ELLIPSIS + text[len(text) - width + 1 :] if width >= 2 else ELLIPSIS[:width]
+    if cell_len(text) <= width:
+        return text
+    return (
+        ELLIPSIS + _take_cells(text, width - 1, from_end=True) if width >= 2 else ELLIPSIS[:width]
+    )
+
+
+def fit_url(url: str, width: int) -> str:
+    """`url` shortened to `width` cells, keeping its origin and as much of its end as fits.
+
+    The end of a path is what tells long URLs of one site apart (`…/v2/guide/install.html`),
+    so the ellipsis stands right after the origin (or after the first two fifths of the room, if
+    the origin is longer than that), and the end gets all the rest.
+    """
+    size = len(url) if url.isascii() else cell_len(url)
+    if size <= width:
+        return url
+    if width <= 1:
+        return ELLIPSIS[:width]
+    keep = width - 1
+    scheme = url.find("://")
+    slash = url.find("/", scheme + 3) if scheme >= 0 else -1
+    origin = slash + 1 if slash >= 0 else keep  # with the slash after it
+    head_room = min(origin, keep * 2 // 5)
+    if url.isascii():
+        return url[:head_room] + ELLIPSIS + url[len(url) - (keep - head_room) :]
+    head = _take_cells(url, head_room)
+    return head + ELLIPSIS + _take_cells(url, keep - cell_len(head), from_end=True)
+
+
+def wrap_cells(text: str, width: int, max_lines: int) -> list[str]:
+    """`text` broken into lines of at most `width` cells, at spaces where it can be; at most
+    `max_lines` lines, the last one cut with an ellipsis if text is left over."""
+    lines: list[str] = []
+    rest = text
+    width = max(width, 1)
+    while rest:
+        size = len(rest) if rest.isascii() else cell_len(rest)
+        if size <= width:
+            lines.append(rest)
+            break
+        if len(lines) == max_lines - 1:
+            lines.append(fit_end(rest, width))
+            break
+        chunk = rest[:width] if rest.isascii() else _take_cells(rest, width)
+        space = chunk.rfind(" ")
+        if space > len(chunk) // 3 and rest[len(chunk) : len(chunk) + 1] != " ":
+            chunk = chunk[:space]
+        lines.append(chunk.rstrip(" ") or chunk)
+        rest = rest[len(chunk) :].lstrip(" ")
+    return lines
+
+
+def place_of(result: Result) -> str:
+    """Where a link stands: `file:line`, or the page URL for a link found on a web page."""
+    source = result.source
+    if "://" in source:
+        return printable(source)
+    name = "<stdin>" if source == "-" else printable(source)
+    return f"{name}:{result.line}" if result.line else name
+
+
 def _pad(text: str, width: int) -> str:
     size = len(text) if text.isascii() else cell_len(text)
     return text + " " * (width - size) if size < width else text
@@ -124,23 +201,30 @@ def _format_time(seconds: float) -> str:
 class RowLayout:
     """Column widths of result rows for one console width.
 
-    Every row printed at the same width lines up; a resize only changes later rows.
+    Every row printed at the same width lines up; a resize only changes later rows. With
+    `place` (links found in documents) a column after the time shows where each link is.
     """
 
     url: int
     detail: int
+    place: int = 0
 
     @classmethod
-    def for_width(cls, width: int) -> RowLayout:
-        """Split what the fixed columns leave between URL and detail."""
+    def for_width(cls, width: int, *, places: bool = False) -> RowLayout:
+        """Split what the fixed columns leave between place, URL and detail."""
         free = max(width - _FIXED_WIDTH, _MIN_FREE)
+        place = 0
+        if places:
+            place = min(max(free // 4, _MIN_PLACE), 40)
+            free = max(free - place - 1, _MIN_FREE)
         if free < 32:
-            return cls(free, 0)  # too narrow for two text columns: the detail goes
+            return cls(free, 0, place)  # too narrow for two text columns: details go below
         detail = min(max(free * 3 // 8, 16), 60)
-        return cls(free - detail - 1, detail)
+        return cls(free - detail - 1, detail, place)
 
     def segments(self, result: Result) -> list[Segment]:
-        """One result as one row of segments, ending with a newline."""
+        """One result as one row of segments (and the lines of a wrapped detail), ending with a
+        newline."""
         outcome = result.outcome
         status = "-" if result.status is None else str(result.status)
         fixed = f" {status:>{_STATUS_WIDTH}} "
@@ -154,36 +238,55 @@ class RowLayout:
             Segment(fixed),
             Segment(_format_time(result.elapsed), _TIME_STYLE),
         ]
+        if self.place:
+            place = _pad(fit_start(place_of(result), self.place), self.place)
+            row.append(Segment(" " + place, _PLACE_STYLE))
         free = self.url + 1 + self.detail if self.detail else self.url
-        if not detail or self.detail == 0:
-            row.append(Segment(" " + fit_middle(url, free) + "\n"))
+        if not detail:
+            row.append(Segment(" " + fit_url(url, free) + "\n"))
             return row
         url_cells = len(url) if url.isascii() else cell_len(url)
-        if url_cells <= self.url:
-            url_cell, detail_room = _pad(url, self.url), self.detail
-        else:
-            # A URL longer than its column borrows what the detail does not need, so text is
-            # cut only when the two together do not fit (that row's detail then sits further
-            # right); the detail keeps at least its column's width.
-            detail_cells = len(detail) if detail.isascii() else cell_len(detail)
-            url_room = max(self.url, free - 1 - detail_cells)
-            url_cell = fit_middle(url, url_room)
-            detail_room = free - 1 - (len(url_cell) if url_cell.isascii() else cell_len(url_cell))
-        row.append(Segment(f" {url_cell} "))
-        shorten = fit_middle if outcome is Outcome.OK else fit_end
-        row.append(Segment(shorten(detail, detail_room), _DETAIL_STYLE[outcome]))
-        row.append(_NEWLINE)
+        detail_cells = len(detail) if detail.isascii() else cell_len(detail)
+        if url_cells + 1 + detail_cells <= free:
+            # Both fit: the detail stands in its column unless the URL needs part of it.
+            url_cell = _pad(url, min(self.url, free - 1 - detail_cells))
+            row.append(Segment(f" {url_cell} "))
+            row.append(Segment(detail, _DETAIL_STYLE[outcome]))
+            row.append(_NEWLINE)
+            return row
+        if outcome is Outcome.OK and self.detail:
+            # A redirect's target: both URLs shortened to their columns, on one line.
+            row.append(Segment(f" {_pad(fit_url(url, self.url), self.url)} "))
+            target = "→ " + fit_url(detail[2:], self.detail - 2)
+            row.append(Segment(target, _DETAIL_STYLE[outcome]))
+            row.append(_NEWLINE)
+            return row
+        # An error that does not fit beside the URL goes under it, wrapped: the URL gets the
+        # whole line, and neither is cut to a sliver.
+        row.append(Segment(" " + fit_url(url, free) + "\n"))
+        indent = " " * url_column(self.place)
+        style = _DETAIL_STYLE[outcome]
+        for line in wrap_cells(detail, free, _DETAIL_LINES):
+            row.append(Segment(indent))
+            row.append(Segment(line, style))
+            row.append(_NEWLINE)
         return row
+
+
+def url_column(place: int) -> int:
+    """Cells before the URL: outcome, status, time and, if shown, the place column."""
+    return _FIXED_WIDTH + (place + 1 if place else 0)
 
 
 class _Rows:
     """A batch of finished results, laid out for the console width at the moment of printing."""
 
-    def __init__(self, results: Sequence[Result]) -> None:
+    def __init__(self, results: Sequence[Result], places: bool = False) -> None:
         self._results = results
+        self._places = places
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        layout = RowLayout.for_width(options.max_width)
+        layout = RowLayout.for_width(options.max_width, places=self._places)
         for result in self._results:
             yield from layout.segments(result)
 
@@ -244,10 +347,12 @@ class TableSink:
         view: the running pool's view (busy workers, total once known).
         stats: the run's statistics.
         failures_only: print rows only for results that are not OK (counts still count all).
+        places: the input has places (`--extract`): each row shows where its link is.
         refresh_per_second: how often rows are flushed and the live region redrawn.
         clock: the clock of the view's start times (`time.monotonic`).
         live: show the live region (busy workers and counts) on an interactive terminal.
-        summary: end with the summary table (`--quiet` turns it off).
+        summary: end with the list of failures and the summary table (`--quiet` turns both
+            off).
     """
 
     def __init__(
@@ -257,6 +362,7 @@ class TableSink:
         view: RunView,
         stats: RunStats,
         failures_only: bool = False,
+        places: bool = False,
         refresh_per_second: float = REFRESH_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
         live: bool = True,
@@ -266,6 +372,13 @@ class TableSink:
         self._summary = summary
         self._stats = stats
         self._failures_only = failures_only
+        self._places = places
+        # What the end of the run lists: the first failures (constant memory), how many more
+        # there were, and the cancelled URLs as one count instead of a row each.
+        self._failures: list[Result] = []
+        self._more_failures = 0
+        self._cancelled = 0
+        self._cancel_reason: str | None = None
         self._interval = 1.0 / refresh_per_second
         self._pending: collections.deque[Result] = collections.deque()
         self._stop = threading.Event()
@@ -295,10 +408,25 @@ class TableSink:
 
     def write(self, result: Result) -> None:
         """Queue one finished result's row. O(1); it is printed at the next refresh."""
-        if (self._failures_only and result.outcome is Outcome.OK) or self._error is not None:
+        outcome = result.outcome
+        if outcome is not Outcome.OK:
+            if outcome is Outcome.CANCELLED:
+                # One line at the end says how many: a row each would push the real
+                # failures out of the scrollback.
+                self._cancelled += 1
+                if self._cancel_reason is None:
+                    self._cancel_reason = result.error
+                return
+            if len(self._failures) < MAX_LISTED_FAILURES:
+                self._failures.append(result)
+            else:
+                self._more_failures += 1
+        elif self._failures_only:
+            return
+        if self._error is not None:
             return
         if self._thread is None or self._finished:
-            self._print(_Rows((result,)), crop=self._must_crop())
+            self._print(_Rows((result,), self._places), crop=self._must_crop())
         else:
             self._pending.append(result)
 
@@ -325,8 +453,56 @@ class TableSink:
         self._flush()
         if self._live is not None and self._live.is_started:
             self._live.stop()
-        if self._summary:
+        if self._cancelled:
+            self._print(self._cancelled_line(), end="\n")
+        if self._summary:  # --quiet: results only, no failure list and no summary
+            if self._failures:
+                self._print_failures()
             self._print(summary_renderable(self._stats), end="\n")
+
+    def _cancelled_line(self) -> Text:
+        line = Text(f"{self._cancelled:,} cancelled", style=_OUTCOME_STYLE[Outcome.CANCELLED])
+        if self._cancel_reason:
+            line.append(
+                f" ({printable(self._cancel_reason)})", style=_DETAIL_STYLE[Outcome.CANCELLED]
+            )
+        return line
+
+    def _print_failures(self) -> None:
+        """The failures, grouped by source, each with its place, whole URL and whole error."""
+        groups: dict[str, list[Result]] = {}
+        for result in self._failures:
+            groups.setdefault(result.source, []).append(result)
+        total = len(self._failures) + self._more_failures
+        self._print(Text(""), end="\n")
+        title = Text(f"Failures ({total:,})", style="bold red")
+        self._print(title, end="\n")
+        width = self.console.width
+        for source, results in groups.items():
+            name = "<stdin>" if source == "-" else printable(source)
+            self._print(Text(name, style="bold"), end="\n", crop=False, soft_wrap=True)
+            digits = len(str(max(result.line for result in results)))
+            for result in results:
+                line = Text("  ")
+                if result.line:
+                    line.append(f"line {result.line:>{digits}}", style=_PLACE_STYLE)
+                    line.append("  ")
+                status = "-" if result.status is None else str(result.status)
+                line.append(f"{status:>{_STATUS_WIDTH}}", style=_OUTCOME_STYLE[Outcome.FAIL])
+                line.append("  ")
+                line.append(printable(result.url))
+                # Neither cut nor broken by us: the terminal wraps it, and copies it whole.
+                self._print(line, end="\n", crop=False, soft_wrap=True)
+                error = printable(result.error or result.reason or "")
+                if error:
+                    lines = wrap_cells(error, width - 4, max_lines=len(error))
+                    text = Text("\n".join("    " + part for part in lines))
+                    text.stylize(_DETAIL_STYLE[Outcome.FAIL])
+                    self._print(text, end="\n", crop=False, soft_wrap=True)
+        if self._more_failures:
+            more = f"… and {self._more_failures:,} more failures (not listed)"
+            self._print(Text(more, style="bold red"), end="\n")
+        self._print(Text(""), end="\n")
 
     def _refresh_loop(self) -> None:
         try:
@@ -338,11 +514,17 @@ class TableSink:
 
     def _must_crop(self) -> bool:
         # Only a terminal narrower than the fixed columns gets rows wider than itself.
-        return self.console.width < _FIXED_WIDTH + _MIN_FREE
+        return self.console.width < url_column(_MIN_PLACE if self._places else 0) + _MIN_FREE
 
-    def _print(self, renderable: RenderableType, end: str = "", crop: bool = True) -> None:
+    def _print(
+        self,
+        renderable: RenderableType,
+        end: str = "",
+        crop: bool = True,
+        soft_wrap: bool | None = None,
+    ) -> None:
         try:
-            self.console.print(renderable, end=end, crop=crop)
+            self.console.print(renderable, end=end, crop=crop, soft_wrap=soft_wrap)
         except SystemExit:
             # Rich's Console answers a broken pipe by going quiet and raising SystemExit;
             # the caller expects BrokenPipeError, as from every other sink.
@@ -357,6 +539,6 @@ class TableSink:
             # While Live runs, this one print also redraws the live region below the rows.
             # Rows are laid out to fit the width, and the live region crops itself: no crop
             # pass is needed (it would cost more than the rows themselves).
-            self._print(_Rows(batch), crop=self._must_crop())
+            self._print(_Rows(batch, self._places), crop=self._must_crop())
         elif redraw and self._live is not None and self._live.is_started:
             self._live.refresh()
