@@ -293,13 +293,12 @@ def test_ctrl_c_typed_at_terminal_cancels_and_exits_130(
         fields = line.split()
         if len(fields) >= 4 and fields[0] in {"OK", "FAIL", "CANCELLED"} and fields[3] in urls:
             rows.setdefault(urls.index(fields[3]) + 1, []).append(fields[0])
-    assert all(len(outcomes) == 1 for outcomes in rows.values()), rows
-    assert sorted(rows) == list(range(1, len(rows) + 1)), rows
-    assert rows[1] == rows[2] == ["OK"], rows
-    cancelled = [line for line, outcomes in rows.items() if outcomes == ["CANCELLED"]]
-    assert len(cancelled) == len(rows) - 2 >= 4, rows
-    # ...and the end-of-run summary counts them.
-    assert re.search(rf"\b{len(cancelled)} cancel", text, re.IGNORECASE), text
+    assert rows == {1: ["OK"], 2: ["OK"]}, rows
+    # The cancelled URLs are one line, not a row each; the summary counts the same number.
+    counted = re.findall(r"^(\d+) cancelled \(interrupted by SIGINT\)$", text, re.MULTILINE)
+    assert len(counted) == 1, text
+    assert int(counted[0]) >= 4, text
+    assert re.search(rf"\b{counted[0]} CANCELLED\b", text), text
 
 
 def test_ctrl_c_typed_at_terminal_in_plain_format_reports_every_url(
