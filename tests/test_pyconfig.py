@@ -306,3 +306,13 @@ def test_the_github_action_installs_fetchpool_and_runs_it_with_github_format() -
     assert all(s.get("shell") == "bash" for s in steps if "run" in s)
     # Inputs reach the scripts through env, never pasted into the script text.
     assert "${{" not in scripts
+
+
+def test_the_license_is_an_spdx_expression_with_a_backend_that_reads_it() -> None:
+    # A TOML table for `project.license` makes current setuptools print a deprecation
+    # banner at every `pip install .`; the SPDX string needs setuptools 77 or later.
+    import tomllib
+
+    document = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert document["project"]["license"] == "MIT"
+    assert document["build-system"]["requires"] == ["setuptools>=77"]
