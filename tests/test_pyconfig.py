@@ -220,6 +220,59 @@ def test_invalid_toml_is_a_usage_error_naming_the_file(tmp_path: Path) -> None:
     assert str(path.resolve()) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[tool.fetchpool]\nworkers = 3\n[project\n",
+        '[ tool . "fetchpool" ]\nworkers = = 3\n',
+        "[tool.fetchpool.extra]\nx = [\n",
+        "[tool]\nruff.line-length = 100\ntool.fetchpool.workers = \n",
+    ],
+)
+def test_invalid_toml_naming_our_table_is_a_usage_error(
+    tmp_path: Path, body: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_pyproject(tmp_path, body)
+    with pytest.raises(UsageError, match="invalid TOML") as info:
+        load_pyproject_options(tmp_path)
+    assert str(path.resolve()) in str(info.value)
+    assert "\n" not in str(info.value)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '[project]\nname = "x"\nversion = \n',
+        '[project.scripts]\nfetchpool = "fetchpool.cli.app:main"\n[tool.ruff\n',
+        "# [tool.fetchpool] is not set here\n[tool.black]\nline-length = = 1\n",
+        '[tool.fetchpoolish]\nx = "\n',
+    ],
+)
+def test_invalid_toml_without_our_table_is_ignored_with_one_warning(
+    tmp_path: Path, body: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_pyproject(tmp_path, body)
+    nested = tmp_path / "docs"
+    nested.mkdir()
+    assert load_pyproject_options(nested) == (path.resolve(), {})
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"fetchpool: warning: {path.resolve()}: ignored: invalid TOML (")
+    assert "no [tool.fetchpool]" in line
+
+
+def test_a_pyproject_that_is_not_utf8_is_treated_as_invalid_toml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_bytes(b'[project]\nname = "caf\xe9"\n')
+    assert load_pyproject_options(tmp_path) == (path.resolve(), {})
+    assert "invalid TOML" in capsys.readouterr().err
+    path.write_bytes(b'[tool.fetchpool]\nuser-agent = "caf\xe9"\n')
+    with pytest.raises(UsageError, match="invalid TOML"):
+        load_pyproject_options(tmp_path)
+
+
 def test_a_non_table_tool_fetchpool_is_a_usage_error(tmp_path: Path) -> None:
     write_pyproject(tmp_path, "[tool]\nfetchpool = 3\n")
     with pytest.raises(UsageError, match="expected a table"):
