@@ -369,3 +369,19 @@ def test_the_license_is_an_spdx_expression_with_a_backend_that_reads_it() -> Non
     document = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert document["project"]["license"] == "MIT"
     assert document["build-system"]["requires"] == ["setuptools>=77"]
+
+
+def test_the_readme_installs_from_the_repository_not_the_package_index() -> None:
+    # fetchpool is not on PyPI: `pip install fetchpool` would install someone else's
+    # package or nothing. And its first examples must run in a clone as written.
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "pip install fetchpool" not in readme
+    assert "pip install git+https://github.com/OWNER/fetchpool@" in readme
+    assert "pipx install ." in readme
+    assert "uv tool install ." in readme
+    assert "## First five minutes" in readme
+    head = readme.split("## Install and run")[0]
+    for name in ("README.md", "urls.example.txt"):
+        assert name in head
+        assert (REPO / name).is_file()
+    assert "docs/*.md" not in head
