@@ -836,3 +836,29 @@ def test_per_host_caps_requests_in_flight_to_one_host(
     assert proc.returncode == 0, proc.stderr
     assert len(parse_jsonl(proc.stdout)) == 12
     assert fresh_server.max_open_connections <= 2
+
+
+def test_help_groups_the_options_in_panels_and_ends_with_examples(tmp_path: Path) -> None:
+    env = cli_env({"COLUMNS": "80"})
+    env.pop("TERMINAL_WIDTH", None)
+    done = subprocess.run(
+        [*FETCHPOOL, "--help"], capture_output=True, env=env, cwd=tmp_path, timeout=20, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode()
+    titles = re.findall(r"^╭─ (.+?) ─", text, re.MULTILINE)
+    assert titles == [
+        "Input",
+        "Options",
+        "Fetching",
+        "Link checking",
+        "Connections and credentials",
+        "Output",
+    ]
+    assert "Examples (in a clone of the repository):" in text
+    examples = [line.strip() for line in text.splitlines() if line.strip().startswith("fetchpool ")]
+    assert examples[0] == "fetchpool urls.example.txt"
+    assert "fetchpool --extract README.md -f jsonl | jq -c 'select(.outcome != \"ok\")'" in examples
+    assert len(examples) == 3  # the fourth starts with `cat`; none is wrapped at 80 columns
+    assert "cat urls.example.txt | fetchpool -w 64 -f csv > results.csv" in text
+    assert max(map(len, text.splitlines())) <= 80

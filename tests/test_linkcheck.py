@@ -213,6 +213,26 @@ def test_a_bad_value_in_pyproject_is_a_usage_error_naming_the_file(tmp_path: Pat
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_broken_pyproject_without_our_table_is_ignored_with_a_warning(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\nversion = \n')
+    path = write_lines(tmp_path / "urls.txt", [server.url("/ok/broken-pyproject")])
+    done = run_fetchpool(path, "--format", "jsonl", cwd=tmp_path)
+    assert done.returncode == 0
+    assert parse_jsonl(done.stdout)[0]["outcome"] == "ok"
+    warning, *_summary = done.stderr.decode().splitlines()
+    assert warning.startswith(f"fetchpool: warning: {tmp_path / 'pyproject.toml'}: ignored")
+
+
+def test_a_broken_pyproject_with_our_table_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.fetchpool]\nworkers = = 3\n")
+    done = run_fetchpool("-", input=b"", cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith(f"fetchpool: error: {tmp_path / 'pyproject.toml'}: invalid TOML")
+
+
 def test_cache_is_written_even_after_ctrl_c(tmp_path: Path, server: HTTPTestServer) -> None:
     cache = tmp_path / "cache.jsonl"
     ok = server.url("/ok/before-ctrl-c")

@@ -221,6 +221,59 @@ def test_invalid_toml_is_a_usage_error_naming_the_file(tmp_path: Path) -> None:
     assert str(path.resolve()) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[tool.fetchpool]\nworkers = 3\n[project\n",
+        '[ tool . "fetchpool" ]\nworkers = = 3\n',
+        "[tool.fetchpool.extra]\nx = [\n",
+        "[tool]\nruff.line-length = 100\ntool.fetchpool.workers = \n",
+    ],
+)
+def test_invalid_toml_naming_our_table_is_a_usage_error(
+    tmp_path: Path, body: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_pyproject(tmp_path, body)
+    with pytest.raises(UsageError, match="invalid TOML") as info:
+        load_pyproject_options(tmp_path)
+    assert str(path.resolve()) in str(info.value)
+    assert "\n" not in str(info.value)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '[project]\nname = "x"\nversion = \n',
+        '[project.scripts]\nfetchpool = "fetchpool.cli.app:main"\n[tool.ruff\n',
+        "# [tool.fetchpool] is not set here\n[tool.black]\nline-length = = 1\n",
+        '[tool.fetchpoolish]\nx = "\n',
+    ],
+)
+def test_invalid_toml_without_our_table_is_ignored_with_one_warning(
+    tmp_path: Path, body: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_pyproject(tmp_path, body)
+    nested = tmp_path / "docs"
+    nested.mkdir()
+    assert load_pyproject_options(nested) == (path.resolve(), {})
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"fetchpool: warning: {path.resolve()}: ignored: invalid TOML (")
+    assert "no [tool.fetchpool]" in line
+
+
+def test_a_pyproject_that_is_not_utf8_is_treated_as_invalid_toml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_bytes(b'[project]\nname = "caf\xe9"\n')
+    assert load_pyproject_options(tmp_path) == (path.resolve(), {})
+    assert "invalid TOML" in capsys.readouterr().err
+    path.write_bytes(b'[tool.fetchpool]\nuser-agent = "caf\xe9"\n')
+    with pytest.raises(UsageError, match="invalid TOML"):
+        load_pyproject_options(tmp_path)
+
+
 def test_a_non_table_tool_fetchpool_is_a_usage_error(tmp_path: Path) -> None:
     write_pyproject(tmp_path, "[tool]\nfetchpool = 3\n")
     with pytest.raises(UsageError, match="expected a table"):
@@ -307,3 +360,29 @@ def test_the_github_action_installs_fetchpool_and_runs_it_with_github_format() -
     assert all(s.get("shell") == "bash" for s in steps if "run" in s)
     # Inputs reach the scripts through env, never pasted into the script text.
     assert "${{" not in scripts
+
+
+def test_the_license_is_an_spdx_expression_with_a_backend_that_reads_it() -> None:
+    # A TOML table for `project.license` makes current setuptools print a deprecation
+    # banner at every `pip install .`; the SPDX string needs setuptools 77 or later.
+    import tomllib
+
+    document = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert document["project"]["license"] == "MIT"
+    assert document["build-system"]["requires"] == ["setuptools>=77"]
+
+
+def test_the_readme_installs_from_the_repository_not_the_package_index() -> None:
+    # fetchpool is not on PyPI: `pip install fetchpool` would install someone else's
+    # package or nothing. And its first examples must run in a clone as written.
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "pip install fetchpool" not in readme
+    assert "pip install git+https://github.com/OWNER/fetchpool@" in readme
+    assert "pipx install ." in readme
+    assert "uv tool install ." in readme
+    assert "## First five minutes" in readme
+    head = readme.split("## Install and run")[0]
+    for name in ("README.md", "urls.example.txt"):
+        assert name in head
+        assert (REPO / name).is_file()
+    assert "docs/*.md" not in head

@@ -50,9 +50,29 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit(0)
 
 
+# The panels of `--help`, in the order of each one's first option below (Typer draws panels
+# only in its Rich help, hence "rich" below; Rich is imported only when help is printed).
+INPUT_PANEL = "Input"  # the FILE argument; an option panel of the same name would be a second box
+FETCHING_PANEL = "Fetching"
+CONNECTION_PANEL = "Connections and credentials"
+OUTPUT_PANEL = "Output"
+LINK_CHECKING_PANEL = "Link checking"
+
+EPILOG = """\
+Examples (in a clone of the repository):
+
+  fetchpool urls.example.txt
+
+  fetchpool --extract README.md -f jsonl | jq -c 'select(.outcome != "ok")'
+
+  cat urls.example.txt | fetchpool -w 64 -f csv > results.csv
+
+  fetchpool --extract -f github --cache .fetchpool-cache.jsonl README.md
+"""
+
 app = typer.Typer(
     add_completion=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -60,15 +80,18 @@ app = typer.Typer(
 
 @app.command(
     help="Fetch the URLs in FILE... (or standard input) with a fixed pool of workers, "
-    "and print one OK/FAIL result per URL as it finishes."
+    "and print one OK/FAIL result per URL as it finishes.",
+    epilog=EPILOG,
 )
 def command(
     files: Annotated[
         list[str] | None,
         typer.Argument(
             metavar="[FILE]...",
-            help="Files of URLs, one per line; '-' or none: standard input.",
+            help="Files of URLs, one per line; '-' or none: standard input. An argument that "
+            "starts with http:// or https:// is itself a URL to check.",
             show_default=False,
+            rich_help_panel=INPUT_PANEL,
         ),
     ] = None,
     workers: Annotated[
@@ -78,6 +101,7 @@ def command(
             "-w",
             metavar="N",
             help=f"Concurrent fetch workers (1..{defaults.MAX_WORKERS}).",
+            rich_help_panel=FETCHING_PANEL,
         ),
     ] = defaults.DEFAULT_WORKERS,
     timeout: Annotated[
@@ -87,6 +111,7 @@ def command(
             "-t",
             metavar="SECONDS",
             help="Hard wall-clock limit per URL in seconds: DNS, connect, TLS, redirects, body.",
+            rich_help_panel=FETCHING_PANEL,
         ),
     ] = defaults.DEFAULT_TIMEOUT,
     retries: Annotated[
@@ -96,20 +121,32 @@ def command(
             metavar="N",
             help="Extra attempts for transient failures (connection errors, timeouts, "
             "429, 502, 503, 504), with backoff; Retry-After is honoured.",
+            rich_help_panel=FETCHING_PANEL,
         ),
     ] = defaults.DEFAULT_RETRIES,
     accept: Annotated[
         str,
         typer.Option(
-            "--accept", metavar="LIST", help="Status codes counted as OK, e.g. 200-299,301,403."
+            "--accept",
+            metavar="LIST",
+            help="Status codes counted as OK, e.g. 200-299,301,403.",
+            rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = defaults.DEFAULT_ACCEPT,
-    method: Annotated[Method, typer.Option("--method", help="Request method.")] = Method.GET,
+    method: Annotated[
+        Method,
+        typer.Option(
+            "--method",
+            help="Request method.",
+            rich_help_panel=FETCHING_PANEL,
+        ),
+    ] = Method.GET,
     no_follow: Annotated[
         bool,
         typer.Option(
             "--no-follow",
             help=f"Do not follow redirects (else at most {defaults.MAX_REDIRECTS} hops).",
+            rich_help_panel=FETCHING_PANEL,
         ),
     ] = False,
     header: Annotated[
@@ -119,13 +156,25 @@ def command(
             "-H",
             metavar="'NAME: VALUE'",
             help="Extra request header 'Name: value' (repeatable).",
+            rich_help_panel=FETCHING_PANEL,
         ),
     ] = None,
     user_agent: Annotated[
-        str, typer.Option("--user-agent", metavar="TEXT", help="The User-Agent header.")
+        str,
+        typer.Option(
+            "--user-agent",
+            metavar="TEXT",
+            help="The User-Agent header.",
+            rich_help_panel=FETCHING_PANEL,
+        ),
     ] = defaults.DEFAULT_USER_AGENT,
     insecure: Annotated[
-        bool, typer.Option("--insecure", help="Do not verify TLS certificates.")
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Do not verify TLS certificates.",
+            rich_help_panel=CONNECTION_PANEL,
+        ),
     ] = False,
     cacert: Annotated[
         str | None,
@@ -134,12 +183,16 @@ def command(
             metavar="FILE",
             help="Also trust the CA certificates in FILE (PEM); SSL_CERT_FILE and "
             "SSL_CERT_DIR are honoured as OpenSSL and curl do.",
+            rich_help_panel=CONNECTION_PANEL,
         ),
     ] = None,
     per_host: Annotated[
         int | None,
         typer.Option(
-            "--per-host", metavar="N", help="At most N requests in flight to one host at once."
+            "--per-host",
+            metavar="N",
+            help="At most N requests in flight to one host at once.",
+            rich_help_panel=FETCHING_PANEL,
         ),
     ] = None,
     output_format: Annotated[
@@ -149,10 +202,16 @@ def command(
             "-f",
             help="Output: auto (table on a terminal, else plain), table, plain, jsonl, csv, "
             "github, markdown, sarif.",
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = OutputFormat.AUTO,
     failures_only: Annotated[
-        bool, typer.Option("--failures-only", help="Print only results that are not OK.")
+        bool,
+        typer.Option(
+            "--failures-only",
+            help="Print only results that are not OK.",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
     ] = False,
     no_progress: Annotated[
         bool,
@@ -160,26 +219,42 @@ def command(
             "--no-progress",
             help="No live display: no progress line on standard error, no busy workers "
             "below the table.",
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = False,
     quiet: Annotated[
         bool,
         typer.Option(
-            "--quiet", "-q", help="No progress display and no summary: results (and errors) only."
+            "--quiet",
+            "-q",
+            help="No progress display and no summary: results (and errors) only.",
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = False,
     save: Annotated[
         str | None,
-        typer.Option("--save", help="Stream every OK body to a file under DIR.", metavar="DIR"),
+        typer.Option(
+            "--save",
+            help="Stream every OK body to a file under DIR.",
+            metavar="DIR",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
     ] = None,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="With --save, replace existing files."),
+        typer.Option(
+            "--overwrite",
+            help="With --save, replace existing files.",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
     ] = False,
     max_filesize: Annotated[
         int | None,
         typer.Option(
-            "--max-filesize", help="With --save, a larger body is a FAIL.", metavar="BYTES"
+            "--max-filesize",
+            help="With --save, a larger body is a FAIL.",
+            metavar="BYTES",
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = None,
     max_time: Annotated[
@@ -188,13 +263,24 @@ def command(
             "--max-time",
             metavar="SECONDS",
             help="Whole-run deadline in seconds; unfinished URLs are CANCELLED.",
+            rich_help_panel=FETCHING_PANEL,
         ),
     ] = None,
-    http2: Annotated[bool, typer.Option("--http2", help="Allow HTTP/2.")] = False,
+    http2: Annotated[
+        bool,
+        typer.Option(
+            "--http2",
+            help="Allow HTTP/2.",
+            rich_help_panel=FETCHING_PANEL,
+        ),
+    ] = False,
     proxy: Annotated[
         str | None,
         typer.Option(
-            "--proxy", metavar="URL", help="Proxy for all requests (default: *_PROXY variables)."
+            "--proxy",
+            metavar="URL",
+            help="Proxy for all requests (default: *_PROXY variables).",
+            rich_help_panel=CONNECTION_PANEL,
         ),
     ] = None,
     user: Annotated[
@@ -203,6 +289,7 @@ def command(
             "--user",
             metavar="USER:PASSWORD",
             help="Basic auth USER:PASSWORD, sent only to the input URLs' origins.",
+            rich_help_panel=CONNECTION_PANEL,
         ),
     ] = None,
     bearer: Annotated[
@@ -213,6 +300,7 @@ def command(
             show_envvar=True,
             metavar="TOKEN",
             help="Bearer token, sent only to the input URLs' origins.",
+            rich_help_panel=CONNECTION_PANEL,
         ),
     ] = None,
     cookie: Annotated[
@@ -221,23 +309,34 @@ def command(
             "--cookie",
             metavar="NAME=VALUE",
             help="Cookie NAME=VALUE (repeatable), scoped like --user.",
+            rich_help_panel=CONNECTION_PANEL,
         ),
     ] = None,
     rate: Annotated[
         float | None,
         typer.Option(
-            "--rate", metavar="N", help="At most N requests started per second, whole run."
+            "--rate",
+            metavar="N",
+            help="At most N requests started per second, whole run.",
+            rich_help_panel=FETCHING_PANEL,
         ),
     ] = None,
     extract: Annotated[
         bool,
         typer.Option(
-            "--extract", help="Inputs are documents (Markdown, HTML, text): check their links."
+            "--extract",
+            help="Inputs are documents (Markdown, HTML, text): check their links.",
+            rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = False,
     exclude: Annotated[
         list[str] | None,
-        typer.Option("--exclude", help="Skip URLs matching REGEX (repeatable).", metavar="REGEX"),
+        typer.Option(
+            "--exclude",
+            help="Skip URLs matching REGEX (repeatable).",
+            metavar="REGEX",
+            rich_help_panel=LINK_CHECKING_PANEL,
+        ),
     ] = None,
     include: Annotated[
         list[str] | None,
@@ -245,12 +344,16 @@ def command(
             "--include",
             help="Check only URLs matching some REGEX (repeatable).",
             metavar="REGEX",
+            rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = None,
     cache: Annotated[
         str | None,
         typer.Option(
-            "--cache", help="Remember OK results in FILE; skip them next time.", metavar="FILE"
+            "--cache",
+            help="Remember OK results in FILE; skip them next time.",
+            metavar="FILE",
+            rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = None,
     max_cache_age: Annotated[
@@ -259,14 +362,25 @@ def command(
             "--max-cache-age",
             metavar="DURATION",
             help="How long a cached OK result holds: 90s, 30m, 12h, 1d.",
+            rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = DEFAULT_MAX_CACHE_AGE,
     accept_timeouts: Annotated[
-        bool, typer.Option("--accept-timeouts", help="Count a timeout as OK.")
+        bool,
+        typer.Option(
+            "--accept-timeouts",
+            help="Count a timeout as OK.",
+            rich_help_panel=LINK_CHECKING_PANEL,
+        ),
     ] = False,
     shard: Annotated[
         str | None,
-        typer.Option("--shard", help="Check only shard K of N (by host), e.g. 2/4.", metavar="K/N"),
+        typer.Option(
+            "--shard",
+            help="Check only shard K of N (by host), e.g. 2/4.",
+            metavar="K/N",
+            rich_help_panel=LINK_CHECKING_PANEL,
+        ),
     ] = None,
     version: Annotated[
         bool,

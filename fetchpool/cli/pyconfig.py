@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,6 +229,16 @@ def parse_options(path: Path, table: object) -> dict[str, object]:
     return options
 
 
+# At the start of a line: `[tool.fetchpool]`, `[tool.fetchpool.x]` or the header left
+# unclosed, with the spaces and quotes TOML allows; or a key `tool.fetchpool... =`.
+_OUR_TABLE = r"""^[ \t]*(?:\[\[?[ \t]*)?tool[ \t]*\.[ \t]*(["']?)fetchpool\1[ \t]*(?:[\].=]|$)"""
+
+
+def _names_our_table(text: str) -> bool:
+    """Whether a pyproject.toml text that does not parse looks meant to configure fetchpool."""
+    return re.search(_OUR_TABLE, text, re.MULTILINE) is not None
+
+
 def load_pyproject_options(start: Path) -> tuple[Path | None, dict[str, object]]:
     """Find the nearest `pyproject.toml` from `start` upwards and read `[tool.fetchpool]`.
 
@@ -235,9 +247,13 @@ def load_pyproject_options(start: Path) -> tuple[Path | None, dict[str, object]]
     `cache`, `save` and `cacert` made relative to the file's directory. A file without the
     table gives no options; the search does not go on past it.
 
+    A file that is not valid TOML is ignored with a warning on standard error when
+    its text has no `[tool.fetchpool]` (see `_names_our_table`): it belongs to some
+    other project, and a broken one should not stop a link check in its directory.
+
     Raises:
-        UsageError: naming the file, when it cannot be read, is not valid TOML, or
-            holds an unknown option or a bad value.
+        UsageError: naming the file, when it cannot be read, is not valid TOML but
+            names `[tool.fetchpool]`, or holds an unknown option or a bad value.
     """
     path = find_pyproject(start)
     if path is None:
@@ -245,12 +261,22 @@ def load_pyproject_options(start: Path) -> tuple[Path | None, dict[str, object]]
     import tomllib  # only once a pyproject.toml was found
 
     try:
-        with path.open("rb") as f:
-            document = tomllib.load(f)
+        data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        document = tomllib.loads(data.decode())
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        reason = " ".join(str(exc).split())
+        if _names_our_table(data.decode(errors="replace")):
+            raise UsageError(f"{path}: invalid TOML: {reason}") from None
+        # Some other project's file, broken: not ours to reject, but say why it was skipped.
+        print(
+            f"fetchpool: warning: {path}: ignored: invalid TOML ({reason}) "
+            "and no [tool.fetchpool] in it",
+            file=sys.stderr,
+        )
+        return path, {}
     tool = document.get("tool", {})
     if not isinstance(tool, dict) or "fetchpool" not in tool:
         return path, {}
