@@ -635,3 +635,50 @@ def test_no_progress_draws_nothing_on_stderr_even_at_a_terminal(
     assert "done ·" not in raw
     assert raw.strip().startswith("8 URLs: 8 ok")  # only the summary reaches the terminal
     assert len(out.read_text().splitlines()) == 8
+
+
+# Statuses and how often each fails: with Rich's word wrapping, `418 x12` and `503 x3` were cut
+# in two at 80 columns.
+_STATUS_COUNTS = {
+    400: 3, 404: 1, 405: 1, 406: 1, 408: 12, 409: 12, 410: 3, 411: 12, 412: 12, 414: 12,
+    415: 12, 418: 12, 422: 3, 429: 1, 500: 3, 501: 1, 502: 12, 503: 3,
+}  # fmt: skip
+
+
+def _summary_items_are_whole(lines: Sequence[str]) -> None:
+    start = max(i for i, line in enumerate(lines) if line.startswith("Summary"))
+    box = "\n".join(lines[start:])
+    for status, count in _STATUS_COUNTS.items():
+        assert re.search(rf"(?<![\d,]){status} x{count}(?!\d)", box), (status, box)
+    for pattern in (
+        r"[\d,]+ URLs\b", r"[\d,]+ OK\b", r"[\d,]+ FAIL\b", r"[\d,]+ CANCELLED\b",
+        r"p50 [\d.]+ [µm]?s\b", r"p95 [\d.]+ [µm]?s\b", r"max [\d.]+ [µm]?s\b",
+        r"[\d.,]+ URLs/s", r"wall time [\d.]+ [µm]?s\b",
+    ):  # fmt: skip
+        assert re.search(pattern, box), (pattern, box)
+
+
+def test_the_summary_keeps_each_item_on_one_line_at_80_columns() -> None:
+    stats = RunStats()
+    for i in range(3):
+        stats.add(ok(f"{BASE}/{i}"))
+    for status, count in _STATUS_COUNTS.items():
+        for _ in range(count):
+            stats.add(fail(f"{BASE}/{status}", f"HTTP {status}", status=status))
+    con = console(80)
+    con.print(summary_renderable(stats))
+    lines = output(con).splitlines()
+    assert all(cell_len(line) <= 80 for line in lines)
+    _summary_items_are_whole(lines)
+
+
+def test_the_summary_on_an_80_column_terminal_splits_no_item_across_lines(
+    server: HTTPTestServer, tmp_path: Path
+) -> None:
+    urls = [server.url(f"/ok/{i}") for i in range(3)]
+    for status, count in _STATUS_COUNTS.items():
+        urls += [server.url(f"/status/{status}/{i}") for i in range(count)]
+    lines = _run_on_terminal(urls, tmp_path, 80, 40)
+    assert "Traceback" not in "\n".join(lines)
+    assert all(cell_len(line) <= 80 for line in lines)
+    _summary_items_are_whole(lines)

@@ -11,7 +11,12 @@ from .._models import Kind
 from .._stats import RunStats
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from collections.abc import Iterator, Sequence
+
+    from rich.console import Console, ConsoleOptions, RenderableType
+    from rich.measure import Measurement
+    from rich.segment import Segment
+    from rich.text import Text
 
 
 def _plural(n: int, word: str) -> str:
@@ -99,6 +104,61 @@ def format_summary(stats: RunStats) -> str:
     return "\n".join(lines)
 
 
+class _Items:
+    """Items of one summary row, each kept whole: those that do not fit go to the next line.
+
+    Only an item wider than the whole column is ever folded.
+    """
+
+    def __init__(self, items: Sequence[Text], separator: str = " · ", style: str = "") -> None:
+        self.items = [item for item in items if item.cell_len]
+        self.separator = separator
+        self.style = style
+
+    def _lines(self, width: int) -> list[Text]:
+        from rich.text import Text
+
+        lines: list[Text] = []
+        line: Text | None = None
+        for item in self.items:
+            if line is not None and line.cell_len + len(self.separator) + item.cell_len <= width:
+                line.append(self.separator)
+                line.append_text(item)
+                continue
+            if line is not None:
+                lines.append(line)
+            line = Text(style=self.style)
+            line.append_text(item)
+        if line is not None:
+            lines.append(line)
+        return lines
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        widest = max((item.cell_len for item in self.items), default=0)
+        whole = sum(item.cell_len for item in self.items)
+        whole += len(self.separator) * max(len(self.items) - 1, 0)
+        return Measurement(widest, whole).clamp(max_width=options.max_width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        from rich.segment import Segment
+
+        width = options.max_width
+        for line in self._lines(width):
+            # A single item wider than the column is the only thing that folds.
+            parts = [line] if line.cell_len <= width else line.wrap(console, width, overflow="fold")
+            for part in parts:
+                yield from part.render(console)
+                yield Segment.line()
+
+
+def _item(text: str, style: str = "") -> Text:
+    from rich.text import Text
+
+    return Text(text, style=style)
+
+
 def summary_renderable(stats: RunStats) -> RenderableType:
     """The final summary table of the table display."""
     # Rich is imported here, not at module level: plain output never needs it.
@@ -116,48 +176,59 @@ def summary_renderable(stats: RunStats) -> RenderableType:
         padding=(0, 1),
     )
     table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
+    table.add_column()
 
-    totals = Text()
-    totals.append(_plural(stats.done, "URL"), style="bold")
-    totals.append("   ")
-    totals.append(f"{stats.ok:,} OK", style="green")
-    totals.append("   ")
-    totals.append(f"{stats.failed:,} FAIL", style="red" if stats.failed else "dim")
-    totals.append("   ")
-    totals.append(f"{stats.cancelled:,} CANCELLED", style="yellow" if stats.cancelled else "dim")
-    table.add_row("results", totals)
-
+    table.add_row(
+        "results",
+        _Items(
+            [
+                _item(_plural(stats.done, "URL"), "bold"),
+                _item(f"{stats.ok:,} OK", "green"),
+                _item(f"{stats.failed:,} FAIL", "red" if stats.failed else "dim"),
+                _item(f"{stats.cancelled:,} CANCELLED", "yellow" if stats.cancelled else "dim"),
+            ],
+            separator="   ",
+        ),
+    )
     kinds = _failure_kinds(stats)
     if kinds:
         table.add_row(
             "failures by kind",
-            Text(" · ".join(f"{k.value} {n:,}" for k, n in kinds), style="red"),
+            _Items([_item(f"{k.value} {n:,}") for k, n in kinds], style="red"),
         )
     if stats.by_status:
         table.add_row(
             "failures by status",
-            Text(
-                " · ".join(f"{s} x{n:,}" for s, n in sorted(stats.by_status.items())),
-                style="red",
-            ),
+            _Items([_item(f"{s} x{n:,}") for s, n in sorted(stats.by_status.items())], style="red"),
         )
     p50, p95 = stats.latency(0.5), stats.latency(0.95)
     if p50 is not None and p95 is not None:
         table.add_row(
             "latency",
-            Text(
-                f"p50 {format_seconds(p50)} · p95 {format_seconds(p95)} · "
-                f"max {format_seconds(stats.max_latency)}"
+            _Items(
+                [
+                    _item(f"p50 {format_seconds(p50)}"),
+                    _item(f"p95 {format_seconds(p95)}"),
+                    _item(f"max {format_seconds(stats.max_latency)}"),
+                ]
             ),
         )
     table.add_row(
         "throughput",
-        Text(f"{_format_rate(stats.rate())} URLs/s · wall time {format_seconds(stats.elapsed())}"),
+        _Items(
+            [
+                _item(f"{_format_rate(stats.rate())} URLs/s"),
+                _item(f"wall time {format_seconds(stats.elapsed())}"),
+            ]
+        ),
     )
-    skipped = _skipped(stats)
+    skipped = []
+    if stats.excluded:
+        skipped.append(_item(f"{stats.excluded:,} excluded"))
+    if stats.other_shards:
+        skipped.append(_item(f"{stats.other_shards:,} in other shards"))
     if skipped:
-        table.add_row("not checked", Text(skipped, style="dim"))
+        table.add_row("not checked", _Items(skipped, separator=", ", style="dim"))
 
     interruption = _interruption(stats)
     if interruption is None:
