@@ -53,7 +53,7 @@ class CachedEntry:
     def to_result(self, target: Target) -> Result:
         """The OK result reported for `target` instead of fetching it.
 
-        `attempts` is 0 and `elapsed` 0.0: nothing was sent in this run.
+        `attempts` is 0 and `elapsed` 0.0: nothing was sent in this run; `cached` is True.
         """
         return Result(
             url=target.url,
@@ -62,6 +62,7 @@ class CachedEntry:
             outcome=Outcome.OK,
             status=self.status,
             final_url=self.final_url,
+            cached=True,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -78,7 +78,11 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """The one result of one `Target`."""
+    """The one result of one `Target`.
+
+    `cached` is True when the result was served from `--cache` instead of being fetched in
+    this run (then `attempts` is 0).
+    """
 
     url: str
     source: str
@@ -94,6 +98,7 @@ class Result:
     bytes_read: int = 0
     http_version: str | None = None
     saved_to: str | None = None
+    cached: bool = False
 
     @property
     def ok(self) -> bool:

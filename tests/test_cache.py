@@ -253,6 +253,7 @@ def test_a_cache_hit_becomes_an_ok_result_at_the_new_place() -> None:
     assert (result.source, result.line, result.status) == ("docs/x.md", 12, 200)
     assert result.final_url == "https://a.example/home"
     assert result.attempts == 0  # nothing was sent in this run
+    assert result.cached
 
 
 @pytest.mark.parametrize(

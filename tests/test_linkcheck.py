@@ -174,9 +174,12 @@ def test_cache_skips_ok_results_and_never_keeps_failures(
     path = write_lines(tmp_path / "urls.txt", urls)
     first = run_fetchpool(path, "--cache", cache, "--format", "jsonl")
     assert first.returncode == 1
+    assert [r["cached"] for r in parse_jsonl(first.stdout)] == [False, False]
     second = run_fetchpool(path, "--cache", cache, "--format", "jsonl")
     records = {r["url"]: r for r in parse_jsonl(second.stdout)}
     assert records[urls[0]]["outcome"] == "ok"
+    assert records[urls[0]]["cached"] is True  # served from the cache, and marked so
+    assert records[urls[1]]["cached"] is False
     assert fresh_server.hits("/ok/cached") == 1  # the second run used the cache
     assert fresh_server.hits("/status/404/never") == 2  # failures are fetched again
     third = run_fetchpool(path, "--cache", cache, "--max-cache-age", "0s", "--format", "jsonl")
@@ -257,3 +260,26 @@ def test_filtered_out_links_stay_silent_even_when_the_run_is_cut_short(
     records = parse_jsonl(done.stdout)
     assert records
     assert all("skip" not in r["url"] for r in records)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "table"])
+def test_a_result_served_from_the_cache_is_marked_cached(
+    tmp_path: Path, fresh_server: HTTPTestServer, fmt: str
+) -> None:
+    cache = tmp_path / "cache.jsonl"
+    urls = [fresh_server.url("/ok/marked"), fresh_server.url("/redirect/1")]
+    path = write_lines(tmp_path / "urls.txt", urls)
+    first = run_fetchpool(path, "--cache", cache, "--format", fmt)
+    second = run_fetchpool(path, "--cache", cache, "--format", fmt)
+    assert first.returncode == second.returncode == 0
+    assert fresh_server.hits("/ok/marked") == 1
+    if fmt == "csv":
+        assert [row["cached"] for row in parse_csv(first.stdout)[1]] == ["False", "False"]
+        assert [row["cached"] for row in parse_csv(second.stdout)[1]] == ["True", "True"]
+        return
+    before = [line for line in first.stdout.decode().splitlines() if line.startswith("OK ")]
+    after = [line for line in second.stdout.decode().splitlines() if line.startswith("OK ")]
+    assert len(before) == len(after) == 2
+    assert not any("cached" in line for line in before)
+    assert all(" cached" in line for line in after)
+    assert any(" cached → " in line for line in after)  # and the redirect's target after it

@@ -7,6 +7,7 @@ import io
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,33 @@ def test_nothing_is_cut_at_200_columns() -> None:
     assert all(url in row for row in rows)
     assert rows[0].endswith(error)
     assert rows[1].endswith(final)
+
+
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_a_result_served_from_the_cache_is_marked_cached_in_the_detail_column(width: int) -> None:
+    final = BASE + "/ok/final"
+    results = [
+        replace(ok(BASE + "/ok/1"), cached=True),
+        replace(ok(LONG_URL), cached=True),
+        replace(ok(BASE + "/redirect/1", final_url=final), cached=True),
+        ok(BASE + "/ok/2"),
+    ]
+    con = console(width)
+    run_sink(con, results)
+    lines = output(con).splitlines()
+    rows = row_lines(output(con))
+    assert len(rows) == 4
+    assert all(cell_len(line) <= width for line in lines)
+    assert rows[0].endswith(" cached")
+    assert rows[1].endswith(" cached")
+    if width >= 80:
+        assert "end-of-path.html" in rows[1]
+        assert " cached → " in rows[2]
+    redirect_lines = lines[lines.index(rows[2]) : lines.index(rows[3])]
+    assert "cached →" in "\n".join(redirect_lines)  # under the row when it does not fit beside
+    assert "cached" not in rows[3]
+    if width == 200:
+        assert rows[2].endswith("cached → " + final)
 
 
 def test_a_url_with_no_detail_may_use_the_detail_space() -> None:

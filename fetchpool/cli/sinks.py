@@ -28,6 +28,7 @@ CSV_FIELDS = (
     "bytes",
     "http_version",
     "saved_to",
+    "cached",
 )
 
 
@@ -56,6 +57,7 @@ def as_record(result: Result) -> dict[str, Any]:
         "bytes": result.bytes_read,
         "http_version": result.http_version,
         "saved_to": result.saved_to,
+        "cached": result.cached,
     }
 
 

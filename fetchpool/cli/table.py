@@ -53,6 +53,7 @@ _DETAIL_STYLE = {
     Outcome.FAIL: Style(color="red"),
     Outcome.CANCELLED: Style(color="yellow"),
 }
+_CACHED = "cached"  # the detail of an OK result served from --cache
 _TIME_STYLE = Style(dim=True)
 _PLACE_STYLE = Style(color="blue")
 _DETAIL_LINES = 3  # a detail wrapped under its row takes at most this many lines
@@ -229,8 +230,12 @@ class RowLayout:
         status = "-" if result.status is None else str(result.status)
         fixed = f" {status:>{_STATUS_WIDTH}} "
         url = printable(result.url)
+        # A result served from --cache says so, dim, before any redirect target.
+        mark = _CACHED if outcome is Outcome.OK and result.cached else ""
+        lead = f"{mark} → " if mark else "→ "
+        final = printable(result.final_url or "")
         if outcome is Outcome.OK:
-            detail = f"→ {printable(result.final_url or '')}" if result.redirected else ""
+            detail = lead + final if result.redirected else mark
         else:
             detail = printable(result.error or result.reason or "")
         row = [
@@ -254,10 +259,18 @@ class RowLayout:
             row.append(Segment(detail, _DETAIL_STYLE[outcome]))
             row.append(_NEWLINE)
             return row
-        if outcome is Outcome.OK and self.detail:
+        if outcome is Outcome.OK and not result.redirected and free - 1 - detail_cells >= _MIN_FREE:
+            # Only the cached mark: the URL is shortened to leave room for it, in its column when
+            # there is one.
+            url_cells = self.url if self.detail else free - 1 - detail_cells
+            row.append(Segment(f" {_pad(fit_url(url, url_cells), url_cells)} "))
+            row.append(Segment(detail, _DETAIL_STYLE[outcome]))
+            row.append(_NEWLINE)
+            return row
+        if outcome is Outcome.OK and result.redirected and self.detail:
             # A redirect's target: both URLs shortened to their columns, on one line.
             row.append(Segment(f" {_pad(fit_url(url, self.url), self.url)} "))
-            target = "→ " + fit_url(detail[2:], self.detail - 2)
+            target = lead + fit_url(final, max(self.detail - len(lead), 1))
             row.append(Segment(target, _DETAIL_STYLE[outcome]))
             row.append(_NEWLINE)
             return row
