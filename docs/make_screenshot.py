@@ -3,6 +3,8 @@ the table display into a recording Rich console and exported as SVG.
 
     python docs/make_screenshot.py              # the end of the run: rows and summary
     python docs/make_screenshot.py --frame live # mid-run: rows so far and the live region
+    python docs/make_screenshot.py --width 80 --out docs/screenshot-80.svg  # another width
+    python docs/make_screenshot.py --widths     # screenshot.svg and the 80/120/200 ones
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import anyio
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,10 +25,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 from httpserver import HTTPTestServer  # noqa: E402
 
 from fetchpool import Pool, Result, Settings, Target, check_url  # noqa: E402
+from fetchpool._channel import Channel  # noqa: E402
 from fetchpool._stats import RunStats  # noqa: E402
 from fetchpool.cli.table import MAX_WORKER_ROWS, TableSink, _LiveRegion  # noqa: E402
 
-WIDTH = 110
+WIDTH = 110  # docs/screenshot.svg, the README's main picture
+WIDTHS = (80, 120, 200)  # docs/screenshot-<width>.svg, the README's terminal-table section
 PATHS = [
     "/ok/index.html",
     "/ok/docs/getting-started",
@@ -59,19 +62,19 @@ async def _run(base: str, console: Console, frame: str) -> None:
     async with Pool(settings) as pool:
         sink = TableSink(console=console, view=pool, stats=stats)
         sink.start()
-        send, receive = anyio.create_memory_object_stream[Result](settings.workers)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pool.run, _targets(base), send)
-            async with receive:
-                async for result in receive:
-                    stats.add(result)
-                    sink.write(result)
-                    if frame == "live" and result.url.endswith("/about"):
-                        # Only the stuck URLs are left: let them run a while, then draw the
-                        # live region as a person would see it at that moment.
-                        await anyio.sleep(1.5)
-                        console.print(_LiveRegion(stats, pool, time.monotonic, MAX_WORKER_ROWS))
-                        tg.cancel_scope.cancel()
+        results = Channel[Result](settings.workers)
+        async with asyncio.TaskGroup() as tg:
+            run = tg.create_task(pool.run(_targets(base), results))
+            async for result in results:
+                stats.add(result)
+                sink.write(result)
+                if frame == "live" and result.url.endswith("/about"):
+                    # Only the stuck URLs are left: let them run a while, then draw the
+                    # live region as a person would see it at that moment.
+                    await asyncio.sleep(1.5)
+                    console.print(_LiveRegion(stats, pool, time.monotonic, MAX_WORKER_ROWS))
+                    run.cancel()
+                    break
         if frame == "final":
             sink.finish()
 
@@ -79,13 +82,32 @@ async def _run(base: str, console: Console, frame: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frame", choices=["final", "live"], default="final")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.svg")
+    parser.add_argument("--width", type=int, default=WIDTH, help="terminal columns")
+    parser.add_argument("--out", type=Path, help="the SVG file (default: docs/screenshot.svg)")
+    parser.add_argument(
+        "--widths",
+        action="store_true",
+        help=f"write screenshot.svg and screenshot-N.svg for N in {', '.join(map(str, WIDTHS))}",
+    )
     args = parser.parse_args()
+    if args.widths:
+        if args.out is not None:
+            parser.error("--widths writes its own files: no --out")
+        _render(args.frame, WIDTH, ROOT / "docs" / "screenshot.svg")
+        for width in WIDTHS:
+            _render(args.frame, width, ROOT / "docs" / f"screenshot-{width}.svg")
+        return
+    if args.width < 40:
+        parser.error("--width must be at least 40")
+    _render(args.frame, args.width, args.out or ROOT / "docs" / "screenshot.svg")
+
+
+def _render(frame: str, width: int, out: Path) -> None:
     # Not interactive: rows print as they come and nothing is redrawn, so the recording
     # holds exactly what stays on the screen.
     console = Console(
         file=io.StringIO(),
-        width=WIDTH,
+        width=width,
         record=True,
         force_terminal=True,
         force_interactive=False,
@@ -93,10 +115,10 @@ def main() -> None:
     )
     with HTTPTestServer() as server:
         console.print("$ fetchpool urls.txt --workers 3 --timeout 2 --retries 0", style="bold")
-        asyncio.run(_run(server.base, console, args.frame))
-    args.out.write_text(console.export_svg(title="fetchpool", clear=False))
+        asyncio.run(_run(server.base, console, frame))
+    out.write_text(console.export_svg(title="fetchpool", clear=False))
     print(console.export_text(clear=True))
-    print(f"wrote {args.out}", file=sys.stderr)
+    print(f"wrote {out} ({width} columns)", file=sys.stderr)
 
 
 if __name__ == "__main__":
