@@ -710,3 +710,35 @@ def test_the_summary_on_an_80_column_terminal_splits_no_item_across_lines(
     assert "Traceback" not in "\n".join(lines)
     assert all(cell_len(line) <= 80 for line in lines)
     _summary_items_are_whole(lines)
+
+
+def test_a_second_run_with_cache_marks_the_cached_rows_on_a_terminal(
+    server: HTTPTestServer, tmp_path: Path
+) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    pyte = pytest.importorskip("pyte")
+    from clihelpers import FETCHPOOL, cli_env, write_lines
+
+    path = write_lines(tmp_path / "urls.txt", [server.url(f"/ok/cache-{i}") for i in range(3)])
+    cache = tmp_path / "cache.jsonl"
+    screens = []
+    for _ in range(2):
+        child = pexpect.spawn(
+            FETCHPOOL[0],
+            [*FETCHPOOL[1:], str(path), "--cache", str(cache)],
+            env=cli_env({"TERM": "xterm-256color"}),
+            timeout=20,
+            dimensions=(24, 80),
+        )
+        try:
+            child.expect(pexpect.EOF)
+        finally:
+            child.close(force=True)
+        assert child.exitstatus == 0
+        scr = pyte.Screen(80, 24)
+        pyte.Stream(scr).feed(child.before.decode("utf-8", errors="replace"))
+        screens.append(row_lines("\n".join(line.rstrip() for line in scr.display)))
+    first, second = screens
+    assert len(first) == len(second) == 3
+    assert not any("cached" in row for row in first)
+    assert all(row.endswith(" cached") and "/ok/cache-" in row for row in second)
