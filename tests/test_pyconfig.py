@@ -284,6 +284,10 @@ def test_every_long_option_of_the_contract_can_be_set() -> None:
     assert set(KNOWN_OPTIONS) == {name.replace("-", "_") for name in CONTRACT_LONG_OPTIONS}
 
 
+# Options that act and exit instead of configuring a run: nothing to set in pyproject.toml.
+NOT_SETTABLE = {"--version", "--help", "--install-completion", "--show-completion"}
+
+
 def test_every_long_option_of_the_cli_can_be_set() -> None:
     app_module = pytest.importorskip("fetchpool.cli.app")
     command = typer.main.get_command(app_module.app)
@@ -291,7 +295,7 @@ def test_every_long_option_of_the_cli_can_be_set() -> None:
         opt[2:].replace("-", "_")
         for p in command.params
         for opt in p.opts
-        if opt.startswith("--") and opt not in {"--version", "--help"}
+        if opt.startswith("--") and opt not in NOT_SETTABLE
     }
     assert long_options <= set(KNOWN_OPTIONS)
 
