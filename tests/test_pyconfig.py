@@ -359,7 +359,12 @@ def test_the_github_action_installs_fetchpool_and_runs_it_with_github_format() -
     steps = action["runs"]["steps"]
     assert any(str(s.get("uses", "")).startswith("actions/setup-python@") for s in steps)
     scripts = "\n".join(s.get("run", "") for s in steps)
-    assert "[extract]" in scripts
+    # fetchpool is not on PyPI: the action installs its own checkout, whatever `version` says.
+    (install,) = (s for s in steps if s.get("name") == "Install fetchpool")
+    assert install["env"] == {"ACTION_PATH": "${{ github.action_path }}"}
+    assert 'pip install --disable-pip-version-check "$ACTION_PATH"' in install["run"]
+    assert "==" not in scripts
+    assert "PyPI" not in action["inputs"]["version"]["description"].replace("not on PyPI", "")
     assert "fetchpool --extract --format github" in scripts
     assert all(s.get("shell") == "bash" for s in steps if "run" in s)
     # Inputs reach the scripts through env, never pasted into the script text.
