@@ -284,6 +284,10 @@ def test_every_long_option_of_the_contract_can_be_set() -> None:
     assert set(KNOWN_OPTIONS) == {name.replace("-", "_") for name in CONTRACT_LONG_OPTIONS}
 
 
+# Options that act and exit instead of configuring a run: nothing to set in pyproject.toml.
+NOT_SETTABLE = {"--version", "--help", "--install-completion", "--show-completion"}
+
+
 def test_every_long_option_of_the_cli_can_be_set() -> None:
     app_module = pytest.importorskip("fetchpool.cli.app")
     command = typer.main.get_command(app_module.app)
@@ -291,7 +295,7 @@ def test_every_long_option_of_the_cli_can_be_set() -> None:
         opt[2:].replace("-", "_")
         for p in command.params
         for opt in p.opts
-        if opt.startswith("--") and opt not in {"--version", "--help"}
+        if opt.startswith("--") and opt not in NOT_SETTABLE
     }
     assert long_options <= set(KNOWN_OPTIONS)
 
@@ -355,7 +359,12 @@ def test_the_github_action_installs_fetchpool_and_runs_it_with_github_format() -
     steps = action["runs"]["steps"]
     assert any(str(s.get("uses", "")).startswith("actions/setup-python@") for s in steps)
     scripts = "\n".join(s.get("run", "") for s in steps)
-    assert "[extract]" in scripts
+    # fetchpool is not on PyPI: the action installs its own checkout, whatever `version` says.
+    (install,) = (s for s in steps if s.get("name") == "Install fetchpool")
+    assert install["env"] == {"ACTION_PATH": "${{ github.action_path }}"}
+    assert 'pip install --disable-pip-version-check "$ACTION_PATH"' in install["run"]
+    assert "==" not in scripts
+    assert "PyPI" not in action["inputs"]["version"]["description"].replace("not on PyPI", "")
     assert "fetchpool --extract --format github" in scripts
     assert all(s.get("shell") == "bash" for s in steps if "run" in s)
     # Inputs reach the scripts through env, never pasted into the script text.

@@ -70,8 +70,11 @@ Examples (in a clone of the repository):
   fetchpool --extract -f github --cache .fetchpool-cache.jsonl README.md
 """
 
+# Typer's --install-completion / --show-completion: typer.main imports its completion code
+# (and shellingham) whether or not they are added, so they cost only their two parameters
+# (about 0.3 ms, measured); shellingham runs only when one of them is given.
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
