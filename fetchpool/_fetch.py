@@ -113,6 +113,7 @@ def make_transport(settings: Settings) -> httpx.AsyncBaseTransport:
         through=httpx_transport,
         proxy=settings.proxy,
         environment=environment,
+        resolver=None if own is not None else resolver,  # fetchpool's own closes its own
     )
 
 

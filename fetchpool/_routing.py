@@ -10,6 +10,7 @@ with `stream=`, and fetchpool's transport writes `Host` itself); these add it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 # The standard library's NO_PROXY rule (suffixes, "*", host:port); typeshed leaves it out.
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
@@ -17,6 +18,9 @@ from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined
 import httpx
 
 from ._errors import UsageError
+
+if TYPE_CHECKING:
+    from ._transport import Resolver
 
 __all__ = ["ClientTransport", "RoutingTransport"]
 
@@ -41,6 +45,7 @@ class RoutingTransport(httpx.AsyncBaseTransport):
         through: makes the transport that goes through a given proxy (one per proxy URL).
         proxy: the one proxy for every request, or None to follow `environment`.
         environment: proxy settings by scheme, as `urllib.request.getproxies()` gives them.
+        resolver: a resolver the transports share and nothing else closes; closed with this.
 
     Raises:
         UsageError: a proxy URL that httpx cannot use (unknown scheme, no host).
@@ -53,8 +58,10 @@ class RoutingTransport(httpx.AsyncBaseTransport):
         through: Callable[[httpx.Proxy], httpx.AsyncBaseTransport],
         proxy: str | None = None,
         environment: Mapping[str, str] | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self._direct = direct
+        self._resolver = resolver
         self._environment = dict(environment or {})
         self._every: httpx.AsyncBaseTransport | None = None
         self._by_scheme: dict[str, httpx.AsyncBaseTransport] = {}
@@ -98,6 +105,8 @@ class RoutingTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for transport in self._transports:
             await transport.aclose()
+        if self._resolver is not None:
+            self._resolver.close()
 
 
 class ClientTransport(httpx.AsyncBaseTransport):

@@ -284,18 +284,25 @@ def test_a_stuck_system_lookup_does_not_keep_the_process_alive() -> None:
     assert elapsed < 5, elapsed  # not the 60 s the lookup thread is stuck for
 
 
-def test_a_run_with_only_ip_addresses_never_loads_a_resolver_library() -> None:
+def test_a_run_with_only_ip_addresses_never_starts_a_resolver() -> None:
+    # The child counts every resolver backend made: an IP-only run must make none, and so
+    # neither starts threads nor imports a resolver library.
     script = textwrap.dedent(
         """
         import asyncio, sys
         import fetchpool
+        import fetchpool._transport._resolver as resolver
+
+        made = []
+        real = resolver.make_backend
+        resolver.make_backend = lambda: made.append(1) or real()
 
         async def main():
             async for r in fetchpool.fetch(["http://127.0.0.1:9/"], retries=0, timeout=2):
                 print(r.kind.value)
 
         asyncio.run(main())
-        print("pycares" in sys.modules)
+        print(len(made), "pycares" in sys.modules)
         """
     )
     proc = subprocess.run(
@@ -305,7 +312,7 @@ def test_a_run_with_only_ip_addresses_never_loads_a_resolver_library() -> None:
         timeout=30,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
-    assert proc.stdout.split() == ["connect", "False"], proc.stderr
+    assert proc.stdout.split() == ["connect", "0", "False"], proc.stderr
 
 
 class FixedBackend:
