@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import email.utils
 import random
 import socket
@@ -24,7 +23,7 @@ import httpx
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
 from ._decode import BodyDecoder, DecodeError
-from ._models import Kind, Outcome, Result, Target
+from ._models import Kind, Outcome, Result, Target, basic_authorization
 from ._tls import context_factory, describe_verify_error
 from ._transport import FastTransport, Resolver, lookup_in_progress
 
@@ -332,8 +331,7 @@ class Fetcher:
         secrets = {k.lower(): (k, v) for k, v in settings.headers if k.lower() in SENSITIVE_HEADERS}
         # --user and --bearer replace an Authorization given with -H; --cookie adds to -H Cookie.
         if settings.user is not None:
-            token = base64.b64encode(settings.user.encode()).decode()
-            secrets["authorization"] = ("Authorization", f"Basic {token}")
+            secrets["authorization"] = ("Authorization", basic_authorization(settings.user))
         if settings.bearer is not None:
             secrets["authorization"] = ("Authorization", f"Bearer {settings.bearer}")
         if settings.cookies:

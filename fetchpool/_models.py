@@ -52,8 +52,13 @@ class Credentials:
 
     def basic_authorization(self) -> str:
         """The value of an `Authorization: Basic` header for these credentials."""
-        pair = f"{self.user}:{self.password}".encode("utf-8", "surrogateescape")
-        return "Basic " + base64.b64encode(pair).decode("ascii")
+        return basic_authorization(f"{self.user}:{self.password}")
+
+
+def basic_authorization(user_password: str) -> str:
+    """`Basic <base64>` for `USER:PASSWORD` (as --user gives it), bytes kept as given."""
+    pair = user_password.encode("utf-8", "surrogateescape")
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,6 @@ class RunStats:
         self.ok = 0
         self.failed = 0
         self.cancelled = 0
-        self.fetched = 0  # results that stand on a fetch: not cancelled, not an invalid line
         self.by_kind: collections.Counter[Kind] = collections.Counter()
         self.by_status: collections.Counter[int] = collections.Counter()
         self.excluded = 0
@@ -126,8 +125,12 @@ class RunStats:
                 self.by_status[result.status] += 1
         # An invalid line or a cancelled URL has no meaningful fetch time.
         if outcome is not Outcome.CANCELLED and result.kind is not Kind.INVALID:
-            self.fetched += 1
             self._latency.add(result.elapsed)
+
+    @property
+    def fetched(self) -> int:
+        """Results that stand on a fetch: not cancelled, not an invalid input line."""
+        return self._latency.count
 
     def latency(self, q: float) -> float | None:
         """Latency quantile `q` in [0, 1] (0.5 = p50) in seconds; None when nothing was fetched."""

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 import pytest
 from httpserver import HTTPTestServer
@@ -424,3 +425,47 @@ def test_resolver_timing_reads_resolv_conf_as_glibc_does(
     path = tmp_path / "resolv.conf"
     path.write_text(conf)
     assert resolver_timing(str(path), {"RES_OPTIONS": env}) == expected
+
+
+class HangingFirstAddress(httpcore.AsyncNetworkBackend):
+    """An inner backend where the first address never answers and the second connects."""
+
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+
+    async def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        self.tried.append(host)
+        if host == "127.0.0.2":
+            await asyncio.sleep(60)
+        return "stream"
+
+
+def test_httpx_transports_give_each_address_but_the_last_a_bounded_try(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fetchpool._transport import _httpcore
+
+    monkeypatch.setattr(_httpcore, "ADDRESS_ATTEMPT_TIMEOUT", 0.05)
+    answers = {"two.test": [(socket.AF_INET, ("127.0.0.2", 0)), (socket.AF_INET, ("127.0.0.1", 0))]}
+    inner = HangingFirstAddress()
+
+    async def scenario() -> Any:
+        backend = _httpcore.ResolvingBackend(Resolver(StaticBackend(answers)), inner)
+        async with asyncio.timeout(5):
+            return await backend.connect_tcp("two.test", 80)
+
+    assert run(scenario()) == "stream"
+    assert inner.tried == ["127.0.0.2", "127.0.0.1"]
+
+
+class StaticBackend:
+    """Fixed answers, at once."""
+
+    def __init__(self, answers: dict[str, list[Address]]) -> None:
+        self.answers = answers
+
+    def start(self, host: str, done: Done) -> None:
+        done(self.answers[host], None)
+
+    def close(self) -> None:
+        pass

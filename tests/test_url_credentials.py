@@ -3,6 +3,7 @@ and the password never shown: every output, the cache and --save names read `***
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from pathlib import Path
 from urllib.parse import quote
@@ -11,6 +12,7 @@ import pytest
 from clihelpers import parse_jsonl, run_fetchpool, write_lines
 from httpserver import HTTPTestServer
 
+import fetchpool
 from fetchpool import parse_line
 
 PASSWORD = "s3cr3t-pw"
@@ -127,3 +129,17 @@ def test_the_password_appears_in_no_output_no_cache_and_no_saved_name(
     assert "***" in cache.read_text()
     assert sorted(p.name for p in saved.iterdir())  # something was saved
     assert not [p for p in saved.rglob("*") if PASSWORD in p.name]
+
+
+def test_user_option_with_bytes_that_are_not_utf8_is_sent_as_given(
+    server: HTTPTestServer,
+) -> None:
+    # A command-line byte that is not UTF-8 reaches Python as a surrogate: --user sends the
+    # original byte (as URL credentials do) instead of failing to build its header.
+    async def fetch() -> list[fetchpool.Result]:
+        return [r async for r in fetchpool.fetch([server.url("/auth")], user="u:p\udcff")]
+
+    (result,) = asyncio.run(fetch())
+    assert result.ok, result
+    sent = [r.header("authorization") for r in server.requests if r.path == "/auth"][-1]
+    assert sent == "Basic " + base64.b64encode(b"u:p\xff").decode()

@@ -20,11 +20,10 @@ import httpx
 from ._connection import Connection, Expired, Origin, ResponseStream, StaleConnection
 from ._parser import BROKEN, HEAD
 from ._pool import ConnectionPool
-from ._resolver import Resolver, is_ip_literal
+from ._resolver import ADDRESS_ATTEMPT_TIMEOUT, Resolver, is_ip_literal, lookup_in_progress
 
 __all__ = ["FastTransport"]
 
-_ATTEMPT_TIMEOUT = 2.0  # seconds for each address but the last of a host with several
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE"})
 DEFAULT_MAX_IDLE = 1024
@@ -219,6 +218,8 @@ class FastTransport(httpx.AsyncBaseTransport):
                 async with asyncio.timeout(timeout):
                     conn = await self._open_socket(origin, ssl_ctx, loop)
         except TimeoutError:
+            # The connect timeout, not the URL's deadline, cut it off: no DNS kind to report.
+            lookup_in_progress.set(None)
             pool.free_slot_only()
             raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
         except BaseException:
@@ -254,7 +255,7 @@ class FastTransport(httpx.AsyncBaseTransport):
                 else:
                     # An address that swallows SYNs (broken IPv6, say) must not use up the whole
                     # connect timeout before the next address gets a chance.
-                    async with asyncio.timeout(_ATTEMPT_TIMEOUT):
+                    async with asyncio.timeout(ADDRESS_ATTEMPT_TIMEOUT):
                         await self._create(conn, family, sockaddr, host, ssl_ctx, loop)
                 return conn
             except ssl.SSLError as exc:
@@ -296,7 +297,7 @@ class FastTransport(httpx.AsyncBaseTransport):
     ) -> httpx.Response:
         transport = conn.transport
         assert transport is not None
-        # What ResponseParser.expect() and Connection.start() do, inline: once per request.
+        # ResponseParser.expect() and a request count, inline: this runs once per request.
         conn.requests += 1
         conn.error = None
         conn.state = HEAD

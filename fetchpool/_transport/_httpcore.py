@@ -12,13 +12,14 @@ Imported only when such a transport is made, so a default run never imports http
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
 import httpcore
 import httpx
 
-from ._resolver import Resolver, is_ip_literal
+from ._resolver import ADDRESS_ATTEMPT_TIMEOUT, Resolver, is_ip_literal
 
 __all__ = ["ResolvingBackend", "use_resolver"]
 
@@ -50,13 +51,17 @@ class ResolvingBackend(httpcore.AsyncNetworkBackend):
             addrs = known if known is not None else await self.resolver.resolve(host)
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc.strerror or exc}") from exc
-        last: httpcore.ConnectError | None = None
-        for _, addr in addrs:
+        last: Exception | None = None
+        final = len(addrs) - 1
+        for i, (_, addr) in enumerate(addrs):
+            connect = self._inner.connect_tcp(addr[0], port, timeout, local_address, socket_options)
             try:
-                return await self._inner.connect_tcp(
-                    addr[0], port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
+                if i == final:
+                    return await connect
+                # As fetchpool's own transport does: a dead address gets a bounded try.
+                async with asyncio.timeout(ADDRESS_ATTEMPT_TIMEOUT):
+                    return await connect
+            except (httpcore.ConnectError, httpcore.ConnectTimeout, TimeoutError) as exc:
                 last = exc
         assert last is not None
         raise last

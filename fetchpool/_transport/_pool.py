@@ -116,6 +116,9 @@ class ConnectionPool:
                 self.busy -= 1
         else:
             self.busy -= 1
+        if self.max_idle <= 0:
+            conn.close(free_slot=False)
+            return
         origin = conn.origin
         idle = self.idle.get(origin)
         if idle is None:
@@ -125,9 +128,6 @@ class ConnectionPool:
             return
         idle_lru = self.idle_lru
         if len(idle_lru) >= self.max_idle:
-            if self.max_idle <= 0:
-                conn.close(free_slot=False)
-                return
             oldest = next(iter(idle_lru))
             self._unlink_idle(oldest)
             oldest.close(free_slot=False)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import queue
 
 __all__ = [
+    "ADDRESS_ATTEMPT_TIMEOUT",
     "AresBackend",
     "Backend",
     "Resolver",
@@ -53,6 +54,10 @@ __all__ = [
     "lookup_in_progress",
     "make_backend",
 ]
+
+# Seconds for each address but the last of a host with several: an address that swallows
+# SYNs (broken IPv6, say) must not use up the whole deadline before the next is tried.
+ADDRESS_ATTEMPT_TIMEOUT = 2.0
 
 # (address family, socket address without its port); the port is set per connection.
 Address = tuple[int, tuple[Any, ...]]
@@ -379,7 +384,6 @@ class Resolver:
         self._queued: deque[_Lookup] = deque()
         self._answers: dict[str, list[Address] | OSError] = {}
         self._pending: dict[str, _Lookup] = {}
-        self.lookups = 0  # lookups started (cache misses)
 
     @property
     def backend(self) -> Backend:
@@ -454,7 +458,6 @@ class Resolver:
         lookup.started = True
         self._active += 1
         lookup.overdue = loop.call_later(self._slow_after, self._free_slot, lookup)
-        self.lookups += 1
 
         def settle(addrs: list[Address] | None, error: OSError | None) -> None:
             # On the loop's thread.

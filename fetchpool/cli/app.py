@@ -554,12 +554,15 @@ def _make_progress(view: RunView, stats: RunStats) -> Display:
 
 
 def _raise_open_file_limit(workers: int) -> None:
-    """Each worker may hold a socket: raise the soft descriptor limit toward the hard one."""
+    """Raise the soft descriptor limit toward the hard one, as most network tools do: each
+    worker may hold a socket, and the transport sizes its budget of idle keep-alive
+    connections (one per host over hundreds of hosts) to what the limit leaves."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = workers * 2 + 64
-    if soft == resource.RLIM_INFINITY or soft >= wanted:
+    wanted = workers * 2 + 64  # below this, connections may fail
+    target = max(wanted, 65536)
+    if soft == resource.RLIM_INFINITY or soft >= target:
         return
-    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    new = target if hard == resource.RLIM_INFINITY else min(target, hard)
     if new > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
     if new < wanted:

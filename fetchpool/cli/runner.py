@@ -154,26 +154,8 @@ def execute(
     return ExitStatus.OK
 
 
-def _raise_open_file_limit(wanted: int = 65536) -> None:
-    """Lift the soft limit on open files towards the hard one, as most network tools do.
-
-    The common soft limit of 1024 would otherwise cap the idle keep-alive connections kept
-    per host (the transport sizes its idle budget to what the limit leaves).
-    """
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on Windows
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
 def _run_loop(coro: object) -> None:
     """Run on uvloop when the `fast` extra is installed, else on asyncio's own loop."""
-    _raise_open_file_limit()
     try:
         import uvloop
     except ImportError:
