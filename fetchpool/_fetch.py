@@ -37,6 +37,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 REDIRECT_BODY_CAP = 64 * 1024  # read this much of a redirect's body to keep the connection
 BACKOFF_BASE = 0.25
 BACKOFF_MAX = 8.0
+PAGE_CAP = 10 * 1024 * 1024  # the most of a page that is read to find its links or anchors
 _NO_BODY = httpx.ByteStream(b"")  # the body of every request fetchpool sends (GET or HEAD)
 
 
@@ -258,6 +259,43 @@ def _transient(failure: Failure | None, status: int | None) -> bool:
     return status in TRANSIENT_STATUSES
 
 
+class Page:
+    """The body of a page that link checking reads (its links, its anchors), kept in memory.
+
+    Pass one to `Fetcher.fetch(target, page=...)`: when the final response's status is
+    accepted, its body is read whole up to `cap` bytes (decoded from gzip or deflate) instead
+    of being discarded; `final_url` and `content_type` say what it is. A page is always
+    fetched with GET.
+    """
+
+    __slots__ = ("body", "cap", "content_type", "final_url", "truncated")
+
+    def __init__(self, cap: int = PAGE_CAP) -> None:
+        self.cap = cap
+        self.body = b""
+        self.content_type = ""
+        self.final_url = ""
+        self.truncated = False
+
+    @property
+    def is_html(self) -> bool:
+        """True when the response said it is HTML (`text/html` or `application/xhtml+xml`)."""
+        media = self.content_type.split(";", 1)[0].strip().lower()
+        return media in ("text/html", "application/xhtml+xml")
+
+    def text(self) -> str:
+        """The body as text: by the charset the response names, else UTF-8, with replacement."""
+        charset = "utf-8"
+        for parameter in self.content_type.split(";")[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "charset" and value.strip():
+                charset = value.strip().strip('"').lower()
+        try:
+            return self.body.decode(charset, "replace")
+        except LookupError:  # a charset Python does not know
+            return self.body.decode("utf-8", "replace")
+
+
 @dataclass(slots=True)
 class _Attempt:
     """What one attempt (with its redirects) produced."""
@@ -358,11 +396,19 @@ class Fetcher:
 
             self._save = SaveDir(Path(settings.save_dir), overwrite=settings.overwrite)
 
-    async def fetch(self, target: Target) -> Result:
-        """Fetch one target; always returns its one result (raises only on cancellation)."""
+    async def fetch(self, target: Target, page: Page | None = None) -> Result:
+        """Fetch one target; always returns its one result (raises only on cancellation).
+
+        With `page`, an accepted response's body is read into it (see `Page`) and the request
+        is a GET whatever `--method` says; a cached result is not used, as it has no body.
+        """
         if target.invalid is not None:
             return Result.failed(target, Kind.INVALID, target.invalid)
-        if self._cache is not None and (cached := self._cache.get(target.url)) is not None:
+        if (
+            page is None
+            and self._cache is not None
+            and (cached := self._cache.get(target.url)) is not None
+        ):
             return cached.to_result(target)
         settings = self._settings
         if self._rate is not None:
@@ -378,7 +424,7 @@ class Fetcher:
                     attempts += 1
                     if attempts > 1:
                         attempt = _Attempt(save_path=attempt.save_path)
-                    await self._attempt(target, attempt, attempts)
+                    await self._attempt(target, attempt, attempts, page)
                     if attempts > settings.retries or not _transient(
                         attempt.failure, attempt.status
                     ):
@@ -434,7 +480,9 @@ class Fetcher:
             saved_to=attempt.saved_to,
         )
 
-    async def _attempt(self, target: Target, attempt: _Attempt, attempt_number: int) -> None:
+    async def _attempt(
+        self, target: Target, attempt: _Attempt, attempt_number: int, page: Page | None = None
+    ) -> None:
         """One attempt: send, follow redirects, read the body up to the cap.
 
         Fills in `attempt` as it goes, so a deadline that cuts it short still
@@ -450,7 +498,7 @@ class Fetcher:
                     authorization = target.credentials.basic_authorization()
             first_origin = None  # known once a redirect is followed
             same_origin = True
-            method = settings.method
+            method = settings.method if page is None else "GET"
             # Cookies set during this chain, for its later hops only: made when a redirect
             # sets one, so a chain without Set-Cookie (nearly all) never builds a jar.
             jar: httpx.Cookies | None = None
@@ -511,7 +559,9 @@ class Fetcher:
                         if response.status_code == 303 and method != "HEAD":
                             method = "GET"
                         continue
-                    if (
+                    if page is not None and status in settings.accept:
+                        await self._read_page(response, page, attempt)
+                    elif (
                         self._save is not None
                         and method != "HEAD"
                         and response.status_code in settings.accept
@@ -592,6 +642,38 @@ class Fetcher:
             save.discard(temp)
             raise
         attempt.saved_to = str(attempt.save_path)
+
+    @staticmethod
+    async def _read_page(response: httpx.Response, page: Page, attempt: _Attempt) -> None:
+        """Read the body into `page`, decoded, up to its cap (the rest is left unread)."""
+        page.final_url = str(response.url)
+        page.content_type = response.headers.get("content-type", "")
+        page.truncated = False
+        if response.is_stream_consumed:  # built in memory, e.g. by a mock transport
+            page.body = response.content[: page.cap]
+            attempt.bytes_read = len(page.body)
+            return
+        decoder = BodyDecoder(response.headers.get_list("content-encoding", split_commas=True))
+        pieces: list[bytes] = []
+        size = 0
+        raw = 0
+        try:
+            async for chunk in cast(httpx.AsyncByteStream, response.stream):
+                raw += len(chunk)
+                attempt.bytes_read = raw
+                for piece in decoder.feed(chunk):
+                    pieces.append(piece)
+                    size += len(piece)
+                    if size >= page.cap:
+                        break
+                if size >= page.cap:
+                    page.truncated = True
+                    break
+            else:
+                decoder.finish()
+        except DecodeError:
+            pass  # a corrupt or cut-short encoding: the links are read from what decoded
+        page.body = b"".join(pieces)[: page.cap]
 
     @staticmethod
     async def _drain(response: httpx.Response, cap: int, attempt: _Attempt | None) -> None:

@@ -1,21 +1,49 @@
-"""Link-checking input: filter targets, extract links from documents, fetch each URL once.
+"""Link-checking input: the links of documents and pages, as targets for the pool.
 
-With `--extract`, every input is a document; each http(s) link in it becomes
-a target, and `Places` fans the one result of a URL out to every place where
-that URL stands. `--include`/`--exclude`/`--shard` apply in both modes.
+With `--extract`, every input is a document: a file, a directory (walked, see `_walk`) or an
+http(s) page. `LinkSource` turns their links into targets, one per distinct link, and
+`Places` fans the one result of a link out to every place where it stands.
+
+Pages are read by the pool's own workers (a page is a target like any other, fetched with
+its body kept, see `_check`); the links a worker finds in a page come back through
+`LinkSource.page_done()`, which never waits: it appends them to the source's frontier, an
+in-memory deque that the source hands to the pool through the pool's bounded input queue
+like any other input. So a worker never waits for room that only workers can make, whatever
+`--workers` is (see `_crawl` for how a crawl decides which pages are followed).
+
+`--include`/`--exclude`/`--shard` apply in every mode (`filter_targets` for URL lists).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import dataclasses
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urljoin, urlsplit
 
+from ._local import ROOT_RELATIVE, LocalFiles
 from ._models import Result, Target
-from ._source import Input, make_target, read_document
+from ._source import Input, decode_document, make_target, read_document
 
 if TYPE_CHECKING:
+    from ._crawl import CrawlRules
+    from ._extract import DocumentType
+    from ._fetch import Page
     from ._filter import LinkFilter
+
+__all__ = [
+    "LinkCounts",
+    "LinkOptions",
+    "LinkSource",
+    "Places",
+    "filter_targets",
+    "keep",
+    "link_key",
+]
 
 
 class FilterCounts(Protocol):
@@ -25,37 +53,66 @@ class FilterCounts(Protocol):
     other_shards: int
 
 
+class LinkCounts(FilterCounts, Protocol):
+    """Where link checking counts what it did not check (the run's statistics)."""
+
+    unchecked: collections.Counter[str]
+    documents: int
+    undecodable: int
+
+
+def link_key(url: str, *, fragments: bool) -> str:
+    """What makes two links one check: the URL without its `#fragment` unless fragments are
+    checked (a page is fetched once for all its anchors either way, see `_check`)."""
+    return url if fragments else url.partition("#")[0]
+
+
 class Places:
-    """Each URL is fetched once; its result is reported at every place it occurs."""
+    """Each link is checked once; its result is reported at every place it occurs.
+
+    A place is the link as written there (`url`), its source and its line; links with the
+    same key (see `link_key`; for local links, the file and anchor they resolve to) share
+    one check.
+    """
 
     def __init__(self) -> None:
-        self._waiting: dict[str, list[tuple[str, int]]] = {}
+        self._waiting: dict[str, list[tuple[str, str, int]]] = {}
+        self._first: dict[tuple[str, str, int], str] = {}
         self._done: dict[str, Result] = {}
         self._late: list[Result] = []
 
-    def add(self, url: str, source: str, line: int) -> bool:
-        """Record a place of `url`; True when the URL is new and must be fetched."""
-        if url in self._done:
+    def __contains__(self, key: str) -> bool:
+        return key in self._waiting or key in self._done
+
+    def add(self, key: str, url: str, source: str, line: int) -> bool:
+        """Record a place of a link; True when its key is new and it must be checked."""
+        done = self._done.get(key)
+        if done is not None:
             # Found after its result was in: report it at this place too.
-            self._late.append(dataclasses.replace(self._done[url], source=source, line=line))
+            self._late.append(dataclasses.replace(done, url=url, source=source, line=line))
             return False
-        places = self._waiting.get(url)
+        places = self._waiting.get(key)
         if places is None:
-            self._waiting[url] = [(source, line)]
+            self._waiting[key] = [(url, source, line)]
+            self._first[(url, source, line)] = key
             return True
-        places.append((source, line))
+        places.append((url, source, line))
         return False
 
     def expand(self, result: Result) -> list[Result]:
-        """The result of a fetched URL, once for every place it stands."""
-        places = self._waiting.pop(result.url, None)
-        if places is None:
+        """The result of a checked link, once for every place it stands."""
+        key = self._first.pop((result.url, result.source, result.line), None)
+        places = self._waiting.pop(key, None) if key is not None else None
+        if key is None or places is None:
             return [result]
-        self._done[result.url] = result
-        return [dataclasses.replace(result, source=source, line=line) for source, line in places]
+        self._done[key] = result
+        return [
+            dataclasses.replace(result, url=url, source=source, line=line)
+            for url, source, line in places
+        ]
 
     def take_late(self) -> list[Result]:
-        """Results for places found after their URL's result was already reported."""
+        """Results for places found after their link's result was already reported."""
         late, self._late = self._late, []
         return late
 
@@ -84,30 +141,269 @@ async def filter_targets(
             yield target
 
 
-async def extract_targets(
-    inputs: Sequence[Input],
-    places: Places,
-    *,
-    link_filter: LinkFilter | None,
-    counts: FilterCounts,
-    errors: list[str],
-) -> AsyncIterator[Target]:
-    """Targets for the http(s) links of each document, each URL once, in document order.
+@dataclasses.dataclass(frozen=True, slots=True)
+class LinkOptions:
+    """How links are checked: `--root-dir`, `--check-fragments`, the filters, the crawl."""
 
-    A document that cannot be read ends the input; why is appended to `errors`.
+    root_dir: str | None = None
+    check_fragments: bool = False
+    link_filter: LinkFilter | None = None
+    crawl: CrawlRules | None = None
+
+
+Dump = Callable[[str, str, int], None]
+"""Where `--dump` sends each place instead of checking it: (URL, source, line)."""
+
+
+def _is_web(url: str) -> bool:
+    return url[:8].lower().startswith(("http://", "https://"))
+
+
+def _page_type(page: Page) -> DocumentType | None:
+    """How a fetched page is read: by its Content-Type, or its path for plain-text types."""
+    media = page.content_type.split(";", 1)[0].strip().lower()
+    if page.is_html:
+        return "html"
+    path = urlsplit(page.final_url).path.lower()
+    from ._interim_extract import document_type
+
+    by_name = document_type(path)
+    if media in ("text/markdown", "text/x-markdown") or by_name == "markdown":
+        return "markdown"
+    if media.startswith("text/"):
+        return by_name
+    return None  # an image, a PDF, ...: no links to read
+
+
+class LinkSource:
+    """The targets of a link-checking run, in input order, each distinct link once.
+
+    Iterate it (asynchronously) for the targets; the pool's workers report every page they
+    read back through `page_done()`. Iteration ends when every input is read, no page is
+    being read and the frontier is empty.
+
+    Args:
+        inputs: the opened inputs (files, directories, page URLs, standard input).
+        places: where each link's places are recorded (None with `dump`).
+        options: how links are checked.
+        counts: where links that are not checked are counted.
+        warn: gets each warning (a document that is not valid UTF-8).
+        dump: with `--dump`, gets every place instead of it being checked.
     """
-    from ._extract import document_type, extract_links  # only link checking needs the parsers
 
-    for source in inputs:
-        try:
-            text = await read_document(source)
-        except OSError as exc:
-            errors.append(f"cannot read {source.name}: {(exc.strerror or str(exc)).lower()}")
+    def __init__(
+        self,
+        inputs: Sequence[Input],
+        places: Places | None,
+        options: LinkOptions,
+        counts: LinkCounts,
+        *,
+        warn: Callable[[str], None],
+        dump: Dump | None = None,
+    ) -> None:
+        self._inputs = inputs
+        self.places = self._places = places
+        self._options = options
+        self._counts = counts
+        self._warn = warn
+        self._dump = dump
+        self.local = LocalFiles(options.root_dir, self._read_anchors)
+        self.errors: list[str] = []  # why input ended early (an unreadable document)
+        self._frontier: collections.deque[Target] = collections.deque()
+        self._pages_pending = 0  # page targets handed out whose links are not in yet
+        self._wake = asyncio.Event()
+
+    # -- the pool's side -----------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Target]:
+        return self._targets()
+
+    def leftovers(self) -> list[Target]:
+        """Targets found but never handed to the pool (reported CANCELLED after a cancel)."""
+        left = list(self._frontier)
+        self._frontier.clear()
+        return left
+
+    def page_done(self, page_target: Target, page: Page | None) -> None:
+        """A page target was fetched: queue the links of its body (None when there is none).
+
+        Called once for every target with `page` set, whatever its outcome; never waits.
+        """
+        self._pages_pending -= 1
+        self._wake.set()
+        if page is None:
             return
-        for link in extract_links(text, document_type(source.name)):
-            # Filtered, grouped and shown as the masked URL, as every output shows it.
-            target = make_target(link.url, source.name, link.line)
-            if not keep(target.url, link_filter, counts):
+        doc_type = _page_type(page)
+        if doc_type is None:
+            return
+        from ._interim_extract import parse_document
+
+        document = parse_document(page.text(), doc_type)
+        self._counts.unchecked.update(document.skipped)
+        base = page.final_url
+        if document.base:
+            base = urljoin(base, document.base)
+        depth = page_target.page if page_target.page is not None else 0
+        for link in document.links:
+            url = urljoin(base, link.url) if not _is_web(link.url) else link.url
+            if not _is_web(url):
+                self._counts.unchecked["scheme"] += 1
                 continue
-            if places.add(target.url, source.name, link.line):
-                yield target
+            target = self._web_target(url, page_target.url, link.line)
+            if target is None:
+                continue
+            crawl = self._options.crawl
+            if crawl is not None and target.invalid is None:
+                target = crawl.as_page(target, depth + 1)
+            self._queue(target)
+
+    # -- reading the inputs --------------------------------------------------------------
+
+    async def _targets(self) -> AsyncIterator[Target]:
+        frontier = self._frontier
+        for source in self._inputs:
+            if source.urls is not None:
+                for offset, url in enumerate(source.urls):
+                    target = make_target(url, source.name, source.first_line + offset)
+                    if target.invalid is None:
+                        crawl = self._options.crawl
+                        if crawl is None:
+                            target = dataclasses.replace(target, page=0)
+                        else:
+                            target = crawl.as_page(target, 0)
+                    self._start_page(target)
+                    while frontier:
+                        yield frontier.popleft()
+            elif source.directory:
+                for path in _walk(source.name):
+                    self._document(str(path), None)
+                    while frontier:
+                        yield frontier.popleft()
+            else:
+                try:
+                    text = await read_document(source)
+                except OSError as exc:
+                    reason = (exc.strerror or str(exc)).lower()
+                    self.errors.append(f"cannot read {source.name}: {reason}")
+                    break
+                except UnicodeDecodeError as exc:
+                    self._undecodable(source.name, exc)
+                else:
+                    self._document(source.name, text)
+            while frontier:
+                yield frontier.popleft()
+        while True:
+            while frontier:
+                yield frontier.popleft()
+            if self._pages_pending <= 0:
+                return
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _start_page(self, target: Target) -> None:
+        places = self._places
+        if places is not None and not places.add(
+            link_key(target.url, fragments=self._options.check_fragments),
+            target.url,
+            target.source,
+            target.line,
+        ):
+            return
+        if target.page is not None:
+            self._pages_pending += 1
+        self._frontier.append(target)
+
+    def _document(self, name: str, text: str | None) -> None:
+        """Queue the links of one local document (`text` None: read it from `name`)."""
+        from ._interim_extract import document_type, parse_document
+
+        if text is None:
+            try:
+                text = decode_document(Path(name).read_bytes())
+            except OSError as exc:
+                self._warn(f"cannot read {name}: {(exc.strerror or str(exc)).lower()}")
+                return
+            except UnicodeDecodeError as exc:
+                self._undecodable(name, exc)
+                return
+        self._counts.documents += 1
+        doc_type = document_type(name)
+        is_file = name != "-"
+        want_anchors = is_file and doc_type != "text"
+        document = parse_document(text, doc_type, want_anchors=want_anchors)
+        if want_anchors:
+            self.local.remember(os.path.abspath(name), document.anchors)
+        self._counts.unchecked.update(document.skipped)
+        for link in document.links:
+            if _is_web(link.url):
+                target = self._web_target(link.url, name, link.line)
+            elif is_file:
+                target = self._local_target(link.url, name, link.line)
+            else:
+                self._counts.unchecked["relative"] += 1  # standard input has no directory
+                continue
+            if target is not None:
+                self._queue(target)
+
+    def _undecodable(self, name: str, exc: UnicodeDecodeError) -> None:
+        self._counts.undecodable += 1
+        self._warn(f"skipped {name}: {exc.reason} (byte {exc.start}); its links are not checked")
+
+    def _web_target(self, url: str, source: str, line: int) -> Target | None:
+        # Filtered, grouped and shown as the masked URL, as every output shows it.
+        target = make_target(url, source, line)
+        if target.invalid is None and not keep(target.url, self._options.link_filter, self._counts):
+            return None
+        if self._options.check_fragments and target.invalid is None:
+            fragment = target.url.partition("#")[2]
+            if fragment:
+                target = dataclasses.replace(target, fragment=fragment)
+        return target
+
+    def _local_target(self, link: str, source: str, line: int) -> Target | None:
+        if not keep(link, self._options.link_filter, self._counts):
+            return None
+        local = self.local.resolve(link, source)
+        if local == ROOT_RELATIVE:
+            self._counts.unchecked[ROOT_RELATIVE] += 1
+            return None
+        assert not isinstance(local, str)
+        return Target(link, source, line, local=local)
+
+    def _queue(self, target: Target) -> None:
+        """Hand a target on: dump its place, or queue it once per distinct link."""
+        if self._dump is not None:
+            self._dump(target.url, target.source, target.line)
+            return
+        places = self._places
+        if places is not None:
+            if target.local is not None:
+                key = f"\0{target.local.path}#{target.local.fragment or ''}"
+            else:
+                key = link_key(target.url, fragments=self._options.check_fragments)
+            if not places.add(key, target.url, target.source, target.line):
+                return
+        if target.page is not None:
+            self._pages_pending += 1
+        self._frontier.append(target)
+
+    def _read_anchors(self, path: Path) -> frozenset[str] | None:
+        from ._interim_extract import document_type, parse_document
+
+        doc_type = document_type(path.name)
+        if doc_type == "text":
+            return None
+        try:
+            text = decode_document(path.read_bytes())
+        except (OSError, UnicodeDecodeError):
+            return None
+        return parse_document(text, doc_type, want_anchors=True).anchors
+
+
+def _walk(top: str) -> Iterator[str]:
+    """The documents under `top`, named as the user named the directory (`docs/a/b.md`)."""
+    from ._walk import walk_documents
+
+    absolute = os.path.abspath(top)
+    for path in walk_documents(top):
+        yield os.path.join(top, os.path.relpath(path, absolute))

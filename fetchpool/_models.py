@@ -37,6 +37,21 @@ class Kind(enum.Enum):
     INVALID = "invalid"  # the input line is not a fetchable URL
     SIZE = "size"  # body over --max-filesize
     CANCELLED = "cancelled"
+    # Added after CANCELLED so the SARIF rule index of every earlier kind stays put.
+    MISSING = "missing"  # a local file that does not exist
+    FRAGMENT = "fragment"  # an anchor that is not in the target document
+
+
+@dataclass(frozen=True, slots=True)
+class LocalLink:
+    """A link in a local document to a file: checked on the file system, never fetched.
+
+    `path` is the absolute path the link resolves to; `fragment` the anchor to look for in
+    it (None when the link has none). `Target.url` stays the link as written.
+    """
+
+    path: str
+    fragment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +87,11 @@ class Target:
     by `fetchpool.parse_line` or `fetch()` shows it as `***` (`https://user:***@host/`) and
     keeps the userinfo in `credentials` (never printed), which the fetcher sends as Basic auth
     to that URL's origin. A target built directly is taken as it is.
+
+    Link checking adds what to check beyond the status: `local` for a link to a local file
+    (checked on the file system), `fragment` for an anchor to find in the fetched HTML page,
+    and `page` for a page whose links are read (a page input of `--extract`, a page of a
+    crawl): the crawl depth it stands at.
     """
 
     url: str
@@ -79,6 +99,9 @@ class Target:
     line: int = 0
     invalid: str | None = None
     credentials: Credentials | None = field(default=None, repr=False)
+    local: LocalLink | None = None
+    fragment: str | None = None
+    page: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +109,8 @@ class Result:
     """The one result of one `Target`.
 
     `cached` is True when the result was served from `--cache` instead of being fetched in
-    this run (then `attempts` is 0).
+    this run (then `attempts` is 0); `local` when it was checked on the file system (a link
+    to a local file), not fetched.
     """
 
     url: str
@@ -104,6 +128,7 @@ class Result:
     http_version: str | None = None
     saved_to: str | None = None
     cached: bool = False
+    local: bool = False
 
     @property
     def ok(self) -> bool:

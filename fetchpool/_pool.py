@@ -8,9 +8,10 @@ which reports every target read but not finished as CANCELLED.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
@@ -21,6 +22,10 @@ from ._channel import Channel, ChannelClosed, EndOfStream
 from ._config import Settings
 from ._fetch import Fetcher, ResultLookup, make_transport
 from ._models import Kind, Result, Target
+
+Check = Callable[[Fetcher, Target], Awaitable[Result]]
+"""What a worker does with a target, given the pool's fetcher (link checking's `LinkChecker`);
+by default, `Fetcher.fetch`."""
 
 # Targets a pool may set aside while their host is at its --per-host limit,
 # before a worker waits on the busy host instead (bounds memory).
@@ -110,6 +115,7 @@ class Pool:
             other through `client.send()` (see `Fetcher`). It is not closed by the pool.
         clock: monotonic clock for elapsed times, injectable for tests.
         cache: earlier OK results; a URL found there is not fetched again.
+        check: what a worker does with each target (default: fetch it).
     """
 
     def __init__(
@@ -119,8 +125,10 @@ class Pool:
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         cache: ResultLookup | None = None,
+        check: Check | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        self._check = check
         self._cache = cache
         self._client = client
         self._transport: httpx.AsyncBaseTransport | None = None  # the pool's own
@@ -245,7 +253,10 @@ class Pool:
         results: Channel[Result],
         hosts: _HostLimit | None,
     ) -> None:
-        fetch = self._fetcher.fetch  # type: ignore[union-attr]  # checked in run()
+        fetcher = self._fetcher
+        assert fetcher is not None  # checked in run()
+        check = self._check
+        fetch = fetcher.fetch if check is None else functools.partial(check, fetcher)
         clock = self._clock
         unfinished = self._unfinished
         started = self._started

@@ -189,6 +189,7 @@ class Input:
     fd: int
     urls: tuple[str, ...] | None = None
     first_line: int = 1
+    directory: bool = False  # a directory of documents (link checking), walked when read
 
     @property
     def is_regular_file(self) -> bool:
@@ -421,12 +422,15 @@ class TargetReader:
         return pending
 
 
-def open_inputs(paths: Sequence[str], *, stdin_fd: int = 0) -> list[Input]:
+def open_inputs(
+    paths: Sequence[str], *, stdin_fd: int = 0, directories: bool = False
+) -> list[Input]:
     """Open every input up front, so an unreadable file is reported before fetching.
 
     An argument that starts with `http://` or `https://` is a URL, not a file name: each
     run of such arguments becomes one input named `<args>`, in command-line order among
     the files, its line numbers counting the URL arguments from 1. No paths: standard input.
+    With `directories` (link checking), a directory is an input too, walked later.
 
     Raises:
         OSError: a file cannot be opened (the CLI reports it as a usage error).
@@ -448,26 +452,46 @@ def open_inputs(paths: Sequence[str], *, stdin_fd: int = 0) -> list[Input]:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             os.close(fd)
-            raise IsADirectoryError(21, "Is a directory", path)
+            if not directories:
+                raise IsADirectoryError(21, "Is a directory", path)
+            inputs.append(Input(path, -1, directory=True))
+            continue
         inputs.append(Input(path, fd))
     return inputs
 
 
+def decode_document(data: bytes) -> str:
+    """The text of a document: by its byte-order mark (UTF-16, UTF-32; a UTF-8 one is
+    dropped), else UTF-8.
+
+    Raises:
+        UnicodeDecodeError: the document is not valid in its encoding (Latin-1 text, say).
+    """
+    decoder = _Decoder()
+    utf8 = decoder.feed(data) + decoder.end()
+    try:
+        return utf8.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        exc.reason = f"not valid {decoder.encoding}"
+        raise
+
+
 async def read_document(source: Input) -> str:
-    """The whole text of an input (for `--extract`), decoded as UTF-8 with replacement
-    (or as UTF-16 or UTF-32 when its byte-order mark says so; a UTF-8 BOM is dropped).
+    """The whole text of an input (for `--extract`), decoded by `decode_document`.
 
     A pipe is read on a daemon thread, as for URL lists, so Ctrl-C is not delayed.
+
+    Raises:
+        OSError: the input cannot be read.
+        UnicodeDecodeError: it is not valid UTF-8 (or UTF-16/32 by its byte-order mark).
     """
     if source.urls is not None:
-        raise ValueError("page URLs are not supported yet as documents")
+        raise ValueError("page URLs are documents to fetch, not to read")
     threaded = None if source.is_regular_file else _ThreadedChunks(source.fd)
-    decoder = _Decoder()
     chunks: list[bytes] = []
     while True:
         chunk = os.read(source.fd, CHUNK) if threaded is None else await threaded.read()
         if not chunk:
             break
-        chunks.append(decoder.feed(chunk))
-    chunks.append(decoder.end())
-    return b"".join(chunks).decode("utf-8", "replace")
+        chunks.append(chunk)
+    return decode_document(b"".join(chunks))

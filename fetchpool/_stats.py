@@ -96,6 +96,10 @@ class RunStats:
         self.by_status: collections.Counter[int] = collections.Counter()
         self.excluded = 0
         self.other_shards = 0
+        # Link checking: documents read, those skipped as not UTF-8, links not checked by why.
+        self.documents = 0
+        self.undecodable = 0
+        self.unchecked: collections.Counter[str] = collections.Counter()
         self.interrupted: str | None = None
 
     def start(self) -> None:
@@ -124,7 +128,12 @@ class RunStats:
             if result.status is not None:
                 self.by_status[result.status] += 1
         # An invalid line or a cancelled URL has no meaningful fetch time.
-        if outcome is not Outcome.CANCELLED and result.kind is not Kind.INVALID:
+        # (nor a local file's check, which is not a fetch).
+        if (
+            outcome is not Outcome.CANCELLED
+            and result.kind is not Kind.INVALID
+            and not result.local
+        ):
             self._latency.add(result.elapsed)
 
     @property

@@ -72,8 +72,10 @@ def run_fetchpool(
     command: Sequence[str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     stdin: int | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run `fetchpool *args` to completion (bounded) and capture stdout and stderr as bytes."""
+    """Run `fetchpool *args` to completion (bounded) and capture stdout and stderr as bytes;
+    `env` adds to (or overrides) the test environment of `cli_env`."""
     if input is None and stdin is None:
         stdin = subprocess.DEVNULL
     return subprocess.run(
@@ -82,7 +84,7 @@ def run_fetchpool(
         stdin=stdin,
         capture_output=True,
         timeout=timeout,
-        env=cli_env(),
+        env=cli_env(env),
         cwd=cwd,
         check=False,
     )

@@ -207,6 +207,9 @@ class HTTPTestServer:
     - `/gzip-bomb/<n>[/<x>]` gzip of n zero bytes (`gzip_zeros`: about 1 KB per MiB), also sent
       whatever the client accepts; `?chunked=1` sends it chunked instead of with a length.
 
+    - `/doc/<name>` a document the test put in `documents[name]` as `(content_type, body)`
+      (a page whose links `--extract` reads, or whose anchors `--check-fragments` looks up).
+
     Statistics (thread-safe to read): `requests`, `hits(prefix)`, `open_connections`,
     `max_open_connections`, `connections_total` (accepted), `errors` (exceptions raised by
     routes); `reset_stats()` clears them.
@@ -227,6 +230,7 @@ class HTTPTestServer:
         self.open_connections = 0
         self.connections_total = 0
         self.errors: list[Exception] = []
+        self.documents: dict[str, tuple[str, bytes]] = {}
         self._hits: Counter[str] = Counter()
         self._flaky: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -470,6 +474,15 @@ async def _root(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
         raise _NotFound(req.path)
     body = b"<!doctype html>\n<html><head><title>test</title></head><body>hello</body></html>\n"
     await conn.send(200, body, content_type="text/html; charset=utf-8")
+    return False
+
+
+async def _doc(server: HTTPTestServer, conn: _Conn, req: _Request) -> bool:
+    name = req.path.partition("/doc/")[2]
+    if name not in server.documents:
+        raise _NotFound(req.path)
+    content_type, body = server.documents[name]
+    await conn.send(200, body, content_type=content_type)
     return False
 
 
@@ -840,6 +853,7 @@ def _raw_query_value(target: str, name: str) -> str | None:
 _ROUTES: dict[str, Route] = {
     "": _root,
     "ok": _ok,
+    "doc": _doc,
     "status": _status,
     "reason": _raw_reason,
     "delay": _delay,

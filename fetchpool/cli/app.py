@@ -10,18 +10,22 @@ import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .. import _config as defaults
 from .._config import DEFAULT_MAX_CACHE_AGE, Settings, StatusSet, parse_cookie, parse_header
 from .._errors import UsageError
-from .._source import is_url_argument, open_inputs
+from .._models import Result
+from .._source import Input, open_inputs
 from .._stats import RunStats
 from .._version import __version__
 from .runner import Display, Env, ExitStatus, RunPlan, RunView, execute
 from .sinks import FORMATTERS, DocumentSink, LineSink, ResultSink
+
+if TYPE_CHECKING:
+    from .._links import LinkOptions
 
 
 class OutputFormat(enum.StrEnum):
@@ -332,6 +336,31 @@ def command(
             rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = False,
+    root_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--root-dir",
+            metavar="DIR",
+            help="With --extract, resolve root-relative links (/docs/x) under DIR.",
+            rich_help_panel=LINK_CHECKING_PANEL,
+        ),
+    ] = None,
+    check_fragments: Annotated[
+        bool,
+        typer.Option(
+            "--check-fragments",
+            help="Also check #fragments of links to remote HTML pages.",
+            rich_help_panel=LINK_CHECKING_PANEL,
+        ),
+    ] = False,
+    dump: Annotated[
+        bool,
+        typer.Option(
+            "--dump",
+            help="Print the links that would be checked (URL, source, line); fetch none.",
+            rich_help_panel=LINK_CHECKING_PANEL,
+        ),
+    ] = False,
     exclude: Annotated[
         list[str] | None,
         typer.Option(
@@ -448,26 +477,39 @@ def command(
         if result_cache.warning:
             env.stderr.write(f"fetchpool: warning: {result_cache.warning}\n")
     paths = files or []
-    if extract and any(map(is_url_argument, paths)):
-        raise UsageError("page URLs are not supported yet with --extract; give files of documents")
+    if (root_dir is not None or dump) and not extract:
+        option = "--root-dir" if root_dir is not None else "--dump"
+        raise UsageError(f"{option} needs --extract (it is about the links of documents)")
+    if root_dir is not None and not os.path.isdir(root_dir):
+        raise UsageError(f"invalid --root-dir {root_dir!r}: not a directory")
     if not paths and env.stdin_isatty:
         raise UsageError("no input: give a FILE of URLs, or pipe URLs into standard input")
     fmt = output_format
     if fmt is OutputFormat.AUTO:
         fmt = OutputFormat.TABLE if env.stdout_isatty else OutputFormat.PLAIN
     try:
-        inputs = open_inputs(paths, stdin_fd=env.stdin_fd)
+        inputs = open_inputs(paths, stdin_fd=env.stdin_fd, directories=extract)
     except OSError as exc:
         name = exc.filename if exc.filename is not None else "input"
         raise UsageError(f"cannot read {name}: {(exc.strerror or str(exc)).lower()}") from exc
     _raise_open_file_limit(settings.workers)
 
+    links = None
+    if extract:
+        from .._links import LinkOptions
+
+        links = LinkOptions(
+            root_dir=root_dir, check_fragments=check_fragments, link_filter=link_filter
+        )
+    if dump:
+        return _dump(settings, inputs, links, env, max_time)
     plan = RunPlan(
         inputs=inputs,
         extract=extract,
         link_filter=link_filter,
         cache=result_cache,
         max_time=max_time,
+        links=links,
     )
     stats = RunStats()
     live = not (no_progress or quiet)
@@ -496,6 +538,58 @@ def command(
         env.stderr.write(format_summary(stats) + "\n")
         env.stderr.flush()
     return int(status)
+
+
+def _dump(
+    settings: Settings,
+    inputs: Sequence[Input],
+    links: "LinkOptions | None",
+    env: Env,
+    max_time: float | None,
+) -> int:
+    """--dump: print every place of every link that would be checked; check none.
+
+    Page URLs among the inputs are still fetched (their links are in them); nothing else is.
+    """
+    from .literal import printable
+
+    def write(url: str, source: str, line: int) -> None:
+        text = f"{printable(url)}\t{printable(source)}\t{line}\n"
+        env.stdout.write(text.encode("utf-8", "replace"))
+
+    stats = RunStats()
+    sink = _PageFailures(env)
+    plan = RunPlan(inputs=inputs, extract=True, links=links, dump=write, max_time=max_time)
+    status = execute(settings, plan, make_sink=lambda view: sink, stats=stats, env=env)
+    failures = sink.failures
+    for failure in failures:
+        env.stderr.write(
+            f"fetchpool: error: cannot read page {failure.url}: {failure.error or failure.status}\n"
+        )
+    if status not in (ExitStatus.OK, ExitStatus.FAILURES):
+        return int(status)
+    return int(ExitStatus.FAILURES if failures or stats.failed else ExitStatus.OK)
+
+
+class _PageFailures:
+    """The sink of a `--dump` run: only page inputs are fetched; their failures are kept."""
+
+    def __init__(self, env: Env) -> None:
+        self._env = env
+        self.failures: list[Result] = []
+
+    def start(self) -> None:
+        pass
+
+    def write(self, result: Result) -> None:
+        if not result.ok:
+            self.failures.append(result)
+
+    def flush(self) -> None:
+        self._env.stdout.flush()
+
+    def finish(self) -> None:
+        pass
 
 
 def _require_h2() -> None:
@@ -530,9 +624,18 @@ def _make_sink(
             places=places,
         )
     if fmt is OutputFormat.GITHUB:
-        from .reports import github_line
+        from .sinks import GithubSink
+        from .summary import format_summary
 
-        return LineSink(env.stdout, github_line)
+        def warn(message: str) -> None:
+            env.stderr.write(f"fetchpool: warning: {message}\n")
+
+        return GithubSink(
+            env.stdout,
+            summary=lambda: format_summary(stats).splitlines()[0],
+            step_summary=os.environ.get("GITHUB_STEP_SUMMARY") or None,
+            warn=warn,
+        )
     if fmt in (OutputFormat.MARKDOWN, OutputFormat.SARIF):
         from .summary import format_summary
 

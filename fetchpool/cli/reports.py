@@ -44,6 +44,8 @@ _RULE_DESCRIPTIONS: dict[Kind, str] = {
     Kind.INVALID: "The link is not a fetchable http(s) URL.",
     Kind.SIZE: "The body was larger than the size limit.",
     Kind.CANCELLED: "The check was cancelled before it finished.",
+    Kind.MISSING: "The local file that the link names does not exist.",
+    Kind.FRAGMENT: "The anchor that the link names is not in the target document.",
 }
 _RULE_INDEX = {kind: index for index, kind in enumerate(Kind)}
 
@@ -112,6 +114,26 @@ def github_line(result: Result) -> str | None:
     return None if command is None else printable(command) + "\n"
 
 
+def github_totals(collector: ReportCollector) -> str | None:
+    """The last `::error::` of a github run: how many places failed, by kind; None when
+    every link was OK (GitHub shows only a step's first 10 annotations, so this line says
+    how many there were)."""
+    failures = collector.failures
+    if not failures:
+        return None
+    kinds: dict[str, int] = {}
+    for result in failures:
+        kind = _kind(result).value
+        kinds[kind] = kinds.get(kind, 0) + 1
+    by_kind = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+    noun = "place" if len(failures) == 1 else "places"
+    message = (
+        f"fetchpool: {len(failures)} failing link {noun} of {collector.total} checked "
+        f"({by_kind}); every one is in the log and the job summary"
+    )
+    return f"::error title=fetchpool link check::{_escape_data(message)}"
+
+
 # -- the end-of-run collector -------------------------------------------------------------
 
 
@@ -163,7 +185,12 @@ class ReportCollector:
             "| Place | URL | Status | Kind | Error |",
             "| --- | --- | --- | --- | --- |",
         ]
-        for result in self._failures[:max_rows]:
+        # Grouped by file, in line order; the files in the order their first failure came.
+        order: dict[str, int] = {}
+        for result in self._failures:
+            order.setdefault(result.source, len(order))
+        grouped = sorted(self._failures, key=lambda r: (order[r.source], r.line))
+        for result in grouped[:max_rows]:
             cells = (
                 _place(result),
                 result.url,

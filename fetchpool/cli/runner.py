@@ -10,13 +10,13 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Protocol, TextIO, TypeVar
 
 from .._channel import Channel, EndOfStream
 from .._config import Settings
-from .._links import Places, extract_targets, filter_targets, keep
+from .._links import LinkOptions, LinkSource, Places, filter_targets, keep
 from .._models import Result, Target
 from .._pool import Pool
 from .._source import Input, TargetReader, count_targets
@@ -88,6 +88,8 @@ class RunPlan:
     link_filter: LinkFilter | None = None
     cache: ResultCache | None = None
     max_time: float | None = None
+    links: LinkOptions | None = None  # with `extract`: how links are checked
+    dump: Callable[[str, str, int], None] | None = None  # --dump: each place goes here
 
 
 @dataclass
@@ -200,13 +202,21 @@ def _install_signal_handlers(pool: Pool, state: _State) -> None:
 
 
 def _targets(
-    plan: RunPlan, stats: RunStats, places: Places | None, errors: list[str]
-) -> tuple[AsyncIterator[Target], Callable[[], list[Target]] | None, TargetReader | None]:
-    if places is not None:
-        documents = extract_targets(
-            plan.inputs, places, link_filter=plan.link_filter, counts=stats, errors=errors
-        )
-        return documents, None, None
+    plan: RunPlan, stats: RunStats, env: Env
+) -> tuple[
+    AsyncIterator[Target] | LinkSource,
+    Callable[[], list[Target]] | None,
+    TargetReader | None,
+]:
+    if plan.extract:
+        options = plan.links or LinkOptions(link_filter=plan.link_filter)
+
+        def warn(message: str) -> None:
+            env.stderr.write(f"fetchpool: warning: {message}\n")
+
+        places = None if plan.dump is not None else Places()
+        source = LinkSource(plan.inputs, places, options, stats, warn=warn, dump=plan.dump)
+        return source, source.leftovers, None
     reader = TargetReader(plan.inputs)
     targets: AsyncIterator[Target] = aiter(reader)
     link_filter = plan.link_filter
@@ -232,11 +242,17 @@ async def _run(
     make_display: Callable[[RunView], Display] | None,
     count_total: bool,
 ) -> None:
-    places = Places() if plan.extract else None
     read_errors: list[str] = []
-    targets, buffered, reader = _targets(plan, stats, places, read_errors)
+    targets, buffered, reader = _targets(plan, stats, env)
+    check = None
+    places = None
+    if isinstance(targets, LinkSource):
+        from .._check import LinkChecker
 
-    async with Pool(settings, cache=plan.cache) as pool:
+        check = LinkChecker(targets)
+        places = targets.places
+
+    async with Pool(settings, cache=plan.cache, check=check) as pool:
         _install_signal_handlers(pool, state)
         view = RunView(pool)
 
@@ -264,8 +280,10 @@ async def _run(
                             output.take(results.receive_nowait())
                         except (asyncio.QueueEmpty, EndOfStream):
                             break
+                    output.take_late()
                     output.flush()
                 output.take_late()
+                output.flush()
                 for helper in helpers:  # the deadline and the line count, if still going
                     helper.cancel()
         finally:
@@ -277,6 +295,8 @@ async def _run(
         output.finish()
     if reader is not None and reader.error is not None:
         read_errors.append(reader.error)
+    if isinstance(targets, LinkSource):
+        read_errors += targets.errors
     for error in read_errors:
         state.input_error = error
         env.stderr.write(f"fetchpool: error: {error}\n")
@@ -284,7 +304,7 @@ async def _run(
 
 async def _run_pool(
     pool: Pool,
-    targets: AsyncIterator[Target],
+    targets: AsyncIterable[Target],
     results: Channel[Result],
     buffered: Callable[[], list[Target]] | None,
     state: _State,
@@ -367,10 +387,10 @@ class _Output:
                 self._write(placed)
 
     def take_late(self) -> None:
+        """Write the results of places found after their link's result was written."""
         if self._places is not None:
             for result in self._places.take_late():
                 self._write(result)
-            self.flush()
 
     def _write(self, result: Result) -> None:
         self._stats.add(result)

@@ -201,3 +201,52 @@ class DocumentSink:
             text += "\n"
         self._stream.write(text.encode("utf-8", "surrogateescape"))
         self._stream.flush()
+
+
+class GithubSink(LineSink):
+    """`--format github`: one `::error` workflow command per failing place, as each finishes;
+    at the end, when anything failed, one more `::error::` with the totals (GitHub shows only
+    the first 10 annotations of a step), and the Markdown report appended to the file that
+    `GITHUB_STEP_SUMMARY` names, when it is set.
+
+    Args:
+        stream: standard output's buffer.
+        summary: the run's one-line summary, for the report's heading.
+        step_summary: the path of the job's step summary file (None: none is written).
+        warn: gets a warning when the step summary cannot be written.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        summary: Callable[[], str],
+        step_summary: str | None,
+        warn: Callable[[str], None],
+    ) -> None:
+        from .reports import ReportCollector, github_line
+
+        super().__init__(stream, github_line)
+        self._summary = summary
+        self._step_summary = step_summary
+        self._warn = warn
+        self._collector = ReportCollector()
+
+    def write(self, result: Result) -> None:
+        super().write(result)
+        self._collector.add(result)
+
+    def finish(self) -> None:
+        from .reports import github_totals
+
+        totals = github_totals(self._collector)
+        if totals is not None:
+            self._lines.append(printable(totals) + "\n")
+        self.flush()
+        if self._step_summary:
+            report = printable_lines(self._collector.render_markdown(self._summary()))
+            try:
+                with open(self._step_summary, "a", encoding="utf-8", errors="replace") as out:
+                    out.write(report)
+            except OSError as exc:
+                self._warn(f"cannot write the step summary {self._step_summary}: {exc}")

@@ -50,12 +50,31 @@ def _interruption(stats: RunStats) -> str | None:
     return f"{stats.interrupted}: {_plural(stats.cancelled, 'URL')} cancelled"
 
 
-def _skipped(stats: RunStats) -> str | None:
+# Why links were not checked (`RunStats.unchecked`), as the summary words it.
+_UNCHECKED = {
+    "scheme": "other schemes (mailto:, tel:, ...)",
+    "template": "templates",
+    "preconnect": "preconnect origins",
+    "relative": "relative links on standard input",
+    "root-relative": "root-relative (give --root-dir to check them)",
+}
+
+
+def _skipped_parts(stats: RunStats) -> list[str]:
     parts = []
     if stats.excluded:
         parts.append(f"{stats.excluded:,} excluded")
     if stats.other_shards:
         parts.append(f"{stats.other_shards:,} in other shards")
+    for reason, count in sorted(stats.unchecked.items()):
+        parts.append(f"{count:,} {_UNCHECKED.get(reason, reason)}")
+    if stats.undecodable:
+        parts.append(f"{_plural(stats.undecodable, 'document')} not UTF-8")
+    return parts
+
+
+def _skipped(stats: RunStats) -> str | None:
+    parts = _skipped_parts(stats)
     return ", ".join(parts) if parts else None
 
 
@@ -222,11 +241,7 @@ def summary_renderable(stats: RunStats) -> RenderableType:
             ]
         ),
     )
-    skipped = []
-    if stats.excluded:
-        skipped.append(_item(f"{stats.excluded:,} excluded"))
-    if stats.other_shards:
-        skipped.append(_item(f"{stats.other_shards:,} in other shards"))
+    skipped = [_item(part) for part in _skipped_parts(stats)]
     if skipped:
         table.add_row("not checked", _Items(skipped, separator=", ", style="dim"))
 

@@ -1,0 +1,133 @@
+"""What a worker does with a link-checking target: a local file, a page, an anchor, a URL.
+
+- A link to a local file is checked on the file system (`_local`), never fetched.
+- A page (a page input of `--extract`, a page of a crawl) is fetched with its body kept
+  (up to 10 MiB); its links go back to the `LinkSource`, which queues them without waiting.
+- A link with a `#fragment` (with `--check-fragments`) is fetched with its body kept, and
+  the fragment is looked up among the page's anchors. A page is read once for all its
+  anchors: concurrent links to one page share one fetch, and the anchors of the last
+  pages read are kept, so `a.html#x` and `a.html#y` cost one request.
+- Anything else is an ordinary fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from ._fetch import Fetcher, Page
+from ._local import ALWAYS_THERE
+from ._models import Kind, Outcome, Result, Target
+
+if TYPE_CHECKING:
+    from ._links import LinkSource
+
+__all__ = ["LinkChecker"]
+
+PAGES_KEPT = 1024
+"""How many pages' anchors are kept for later links to the same page."""
+
+_Anchors = tuple[Result, "frozenset[str] | None"]
+
+
+def page_anchors(page: Page) -> frozenset[str] | None:
+    """The anchors of a fetched page; None when it is not HTML (nothing can be checked)."""
+    if not page.is_html:
+        return None
+    from ._interim_extract import parse_document
+
+    host = (urlsplit(page.final_url).hostname or "").lower()
+    github = host == "github.com" or host.endswith(".github.com")
+    return parse_document(page.text(), "html", want_anchors=True, github=github).anchors
+
+
+def judge_fragment(result: Result, fragment: str, anchors: frozenset[str] | None) -> Result:
+    """`result` as a FAIL of kind `fragment` when the page it fetched lacks the anchor."""
+    if not result.ok or anchors is None or fragment in ALWAYS_THERE:
+        return result
+    if fragment in anchors or unquote(fragment) in anchors:
+        return result
+    return dataclasses.replace(
+        result,
+        outcome=Outcome.FAIL,
+        kind=Kind.FRAGMENT,
+        error=f"no anchor #{fragment} on the page",
+    )
+
+
+class LinkChecker:
+    """Checks one link-checking target with a pool's fetcher; one per run.
+
+    Args:
+        source: the run's link source: it resolves local links and takes the links of
+            every page read.
+    """
+
+    def __init__(self, source: LinkSource) -> None:
+        self._source = source
+        self._pages: OrderedDict[str, asyncio.Future[_Anchors]] = OrderedDict()
+
+    async def __call__(self, fetcher: Fetcher, target: Target) -> Result:
+        """The one result of `target` (raises only on cancellation)."""
+        if target.local is not None:
+            return self._source.local.check(target)
+        if target.invalid is not None:
+            return await fetcher.fetch(target)
+        if target.page is not None:
+            return await self._page(fetcher, target)
+        if target.fragment is not None:
+            result, anchors = await self._anchors(fetcher, target)
+            return judge_fragment(result, target.fragment, anchors)
+        return await fetcher.fetch(target)
+
+    async def _page(self, fetcher: Fetcher, target: Target) -> Result:
+        page = Page()
+        read = False
+        try:
+            result = await fetcher.fetch(target, page)
+            read = result.ok and bool(page.final_url)
+        finally:
+            self._source.page_done(target, page if read else None)
+        anchors = page_anchors(page) if read else None
+        key = target.url.partition("#")[0]
+        if key not in self._pages:
+            future: asyncio.Future[_Anchors] = asyncio.get_running_loop().create_future()
+            future.set_result((result, anchors))
+            self._keep(key, future)
+        if target.fragment is not None:
+            return judge_fragment(result, target.fragment, anchors)
+        return result
+
+    async def _anchors(self, fetcher: Fetcher, target: Target) -> _Anchors:
+        key = target.url.partition("#")[0]
+        future = self._pages.get(key)
+        if future is not None:
+            self._pages.move_to_end(key)
+            result, anchors = await future
+            placed = dataclasses.replace(
+                result, url=target.url, source=target.source, line=target.line
+            )
+            return placed, anchors
+        future = asyncio.get_running_loop().create_future()
+        self._keep(key, future)
+        page = Page()
+        try:
+            result = await fetcher.fetch(target, page)
+        except BaseException:
+            future.cancel()
+            self._pages.pop(key, None)
+            raise
+        anchors = page_anchors(page) if result.ok and page.final_url else None
+        future.set_result((result, anchors))
+        return result, anchors
+
+    def _keep(self, key: str, future: asyncio.Future[_Anchors]) -> None:
+        self._pages[key] = future
+        while len(self._pages) > PAGES_KEPT:
+            oldest = next(iter(self._pages))
+            if not self._pages[oldest].done():
+                break  # still being fetched: others may be waiting on it
+            del self._pages[oldest]
