@@ -334,15 +334,16 @@ def load_yaml(name: str) -> object:
     return yaml.safe_load((REPO / name).read_text(encoding="utf-8"))
 
 
-def test_the_pre_commit_hook_runs_fetchpool_on_markdown_and_html() -> None:
+def test_the_pre_commit_hook_walks_the_whole_tree_when_markdown_or_html_changes() -> None:
     import re
 
     hooks = load_yaml(".pre-commit-hooks.yaml")
     assert isinstance(hooks, list)
     (hook,) = (h for h in hooks if h["id"] == "fetchpool")
     assert hook["language"] == "python"
-    assert hook["entry"] == "fetchpool --extract --format plain"
-    assert hook["pass_filenames"] is True
+    # The tree, not the changed files: a change may break a local link in another file.
+    assert hook["entry"] == "fetchpool --extract --format plain ."
+    assert hook["pass_filenames"] is False
     files = re.compile(hook["files"])
     for name in ("README.md", "docs/a.markdown", "site/index.html", "x.htm"):
         assert files.search(name), name
@@ -350,11 +351,11 @@ def test_the_pre_commit_hook_runs_fetchpool_on_markdown_and_html() -> None:
         assert not files.search(name), name
 
 
-def test_the_github_action_installs_fetchpool_and_runs_it_with_github_format() -> None:
+def test_the_github_action_checks_the_repository_directory_with_github_format() -> None:
     action = load_yaml("action.yml")
     assert isinstance(action, dict)
     assert set(action["inputs"]) >= {"args", "files", "python-version", "version"}
-    assert action["inputs"]["files"]["default"] == "**/*.md"
+    assert action["inputs"]["files"]["default"] == "."  # walked by fetchpool, no globbing
     assert action["runs"]["using"] == "composite"
     steps = action["runs"]["steps"]
     assert any(str(s.get("uses", "")).startswith("actions/setup-python@") for s in steps)
