@@ -54,6 +54,9 @@ CONTRACT_LONG_OPTIONS = [
     "accept-timeouts",
     "shard",
     "overwrite",
+    "root-dir",
+    "check-fragments",
+    "dump",
 ]
 
 
