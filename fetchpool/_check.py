@@ -18,9 +18,11 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from ._crawl import ROBOTS_CAP, SITEMAP_CAP, Robots, origin_of
 from ._fetch import Fetcher, Page
 from ._local import ALWAYS_THERE
 from ._models import Kind, Outcome, Result, Target
+from ._source import URL_ARGUMENTS
 
 if TYPE_CHECKING:
     from ._links import LinkSource
@@ -66,8 +68,9 @@ class LinkChecker:
             every page read.
     """
 
-    def __init__(self, source: LinkSource) -> None:
+    def __init__(self, source: LinkSource, *, robots: Robots | None = None) -> None:
         self._source = source
+        self._robots = robots
         self._pages: OrderedDict[str, asyncio.Future[_Anchors]] = OrderedDict()
 
     async def __call__(self, fetcher: Fetcher, target: Target) -> Result:
@@ -76,6 +79,8 @@ class LinkChecker:
             return self._source.local.check(target)
         if target.invalid is not None:
             return await fetcher.fetch(target)
+        if target.sitemap:
+            return await self._sitemap(fetcher, target)
         if target.page is not None:
             return await self._page(fetcher, target)
         if target.fragment is not None:
@@ -83,14 +88,26 @@ class LinkChecker:
             return judge_fragment(result, target.fragment, anchors)
         return await fetcher.fetch(target)
 
+    async def _sitemap(self, fetcher: Fetcher, target: Target) -> Result:
+        page = Page(SITEMAP_CAP)
+        body = None
+        try:
+            result = await fetcher.fetch(target, page)
+            if result.ok and page.final_url:
+                body = page.body
+        finally:
+            self._source.sitemap_done(target, body)
+        return result
+
     async def _page(self, fetcher: Fetcher, target: Target) -> Result:
         page = Page()
         read = False
         try:
+            follow = await self._robots_allow(fetcher, target)
             result = await fetcher.fetch(target, page)
             read = result.ok and bool(page.final_url)
         finally:
-            self._source.page_done(target, page if read else None)
+            self._source.page_done(target, page if read and follow else None)
         anchors = page_anchors(page) if read else None
         key = target.url.partition("#")[0]
         if key not in self._pages:
@@ -100,6 +117,25 @@ class LinkChecker:
         if target.fragment is not None:
             return judge_fragment(result, target.fragment, anchors)
         return result
+
+    async def _robots_allow(self, fetcher: Fetcher, target: Target) -> bool:
+        """Whether robots.txt lets the crawl follow this page (URL arguments always are)."""
+        robots = self._robots
+        origin = origin_of(target.url)
+        if robots is None or origin is None or target.source == URL_ARGUMENTS:
+            return True
+        future = robots.known(origin)
+        if future is None:
+            future = robots.start(origin)
+            page = Page(ROBOTS_CAP)
+            try:
+                result = await fetcher.fetch(Target(robots.url(origin)), page)
+            except BaseException:
+                robots.forget(origin)
+                raise
+            future.set_result(robots.parse(origin, result, page.body))
+        rules = await future
+        return robots.allows(rules, target.url)
 
     async def _anchors(self, fetcher: Fetcher, target: Target) -> _Anchors:
         key = target.url.partition("#")[0]

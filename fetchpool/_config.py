@@ -19,6 +19,7 @@ DEFAULT_ACCEPT = "200-299"
 DEFAULT_MAX_CACHE_AGE = "1d"
 DEFAULT_USER_AGENT = f"fetchpool/{__version__}"
 MAX_REDIRECTS = 10
+DEFAULT_MAX_PAGES = 100_000  # pages a crawl follows (--max-pages)
 BODY_CAP = 1024 * 1024  # bytes read per response before the rest is abandoned
 MAX_LINE = 64 * 1024  # longest input line accepted, in bytes
 METHODS = ("GET", "HEAD")

@@ -1,25 +1,54 @@
-"""Crawling a site (`--recursive`): which pages are followed, and how far.
+"""Crawling a site (`--recursive`): which pages are followed, robots.txt, sitemaps.
 
 A crawl is link checking whose pages feed more pages. Every link is checked; a link is also
 followed (fetched as a page, its links read) when it is on a start page's origin (scheme,
 host, port), within `--max-depth` of a start page, among the first `--max-pages` pages and
 allowed by the origin's `robots.txt`; and, once fetched, only when its response is HTML.
+
+The recursive-submit deadlock of worker pools (every worker blocked handing new pages to
+the full queue it alone drains) cannot happen here, by design rather than by a large queue:
+the workers that read pages never submit to the pool's bounded queue. They hand the links
+they find to the `LinkSource`'s frontier, a deque that never blocks (`LinkSource.page_done`);
+the pool's single reader task moves targets from the frontier into the bounded queue,
+waiting for room as it does for any input. This is the second of the two textbook answers
+(a submit that cannot block a worker), chosen over two pools because a crawl's pages and its
+links are the same URLs: one pool, one `--per-host` limit, one deadline and one
+cancellation cover both, and each URL is fetched once whether it is a page or a link.
+Memory stays bounded by the site, not by the links: the frontier and the visited set hold
+each distinct URL once (`Places` for the places of a link still being checked; a page that
+is queued holds one `Target`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Iterable
+import gzip
+import urllib.robotparser
+import xml.parsers.expat
+import zlib
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-from ._models import Target
+from ._config import DEFAULT_MAX_PAGES
+from ._models import Result, Target
 
-__all__ = ["DEFAULT_MAX_PAGES", "CrawlRules", "origin_of"]
+__all__ = [
+    "DEFAULT_MAX_PAGES",
+    "CrawlRules",
+    "Robots",
+    "origin_of",
+    "parse_sitemap",
+]
 
-DEFAULT_MAX_PAGES = 100_000
+ROBOTS_CAP = 512 * 1024  # RFC 9309: a crawler must read at least 500 KiB of robots.txt
+SITEMAP_CAP = 50 * 1024 * 1024  # the sitemaps.org limit for one (uncompressed) sitemap
+
+Origin = tuple[str, str, int]
 
 
-def origin_of(url: str) -> tuple[str, str, int] | None:
+def origin_of(url: str) -> Origin | None:
     """(scheme, host, port) of an http(s) URL, the port made explicit; None if it has none."""
     try:
         parts = urlsplit(url)
@@ -32,6 +61,14 @@ def origin_of(url: str) -> tuple[str, str, int] | None:
     return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
 
 
+def origin_url(origin: Origin) -> str:
+    """`https://host[:port]` for an origin, the port left out when it is the default."""
+    scheme, host, port = origin
+    default = 443 if scheme == "https" else 80
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" if port == default else f"{scheme}://{shown}:{port}"
+
+
 class CrawlRules:
     """Decides which links of a crawl are followed as pages.
 
@@ -40,6 +77,8 @@ class CrawlRules:
         max_depth: links more than this many steps from every start page are not followed
             (None: no limit).
         max_pages: after this many pages were followed, no more are.
+        robots: obey each origin's robots.txt for following (`--ignore-robots` turns it off).
+        sitemap: also start from each start origin's `/sitemap.xml`.
     """
 
     def __init__(
@@ -48,18 +87,26 @@ class CrawlRules:
         *,
         max_depth: int | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
+        robots: bool = True,
+        sitemap: bool = False,
     ) -> None:
         self.origins = {origin for url in start if (origin := origin_of(url)) is not None}
         self.max_depth = max_depth
         self.max_pages = max_pages
+        self.robots = robots
+        self.sitemap = sitemap
         self.followed = 0
         self._seen: set[str] = set()
+
+    def follows_origin(self, url: str) -> bool:
+        """True for a URL on one of the start pages' origins."""
+        return origin_of(url) in self.origins
 
     def as_page(self, target: Target, depth: int) -> Target:
         """`target` as a page to follow at `depth`, or as it is when it is not followed."""
         if self.max_depth is not None and depth > self.max_depth:
             return target
-        if self.followed >= self.max_pages or origin_of(target.url) not in self.origins:
+        if self.followed >= self.max_pages or not self.follows_origin(target.url):
             return target
         key = target.url.partition("#")[0]
         if key in self._seen:
@@ -67,3 +114,134 @@ class CrawlRules:
         self._seen.add(key)
         self.followed += 1
         return dataclasses.replace(target, page=depth)
+
+    def sitemaps(self) -> list[str]:
+        """The `/sitemap.xml` URL of each start origin (with `--sitemap`), in a stable order."""
+        if not self.sitemap:
+            return []
+        return [f"{origin_url(origin)}/sitemap.xml" for origin in sorted(self.origins)]
+
+
+class Robots:
+    """The robots.txt rules of each origin, fetched once (concurrent asks share the fetch).
+
+    Read as RFC 9309 says: a 4xx answer (no robots.txt) allows everything; a 5xx or no
+    answer at all disallows every page of that origin (they are still checked, not
+    followed), with one warning.
+
+    Args:
+        user_agent: the User-Agent whose rules apply.
+        warn: gets the warning for an origin whose robots.txt could not be read.
+    """
+
+    def __init__(self, user_agent: str, warn: Callable[[str], None]) -> None:
+        self._agent = user_agent
+        self._warn = warn
+        self._rules: dict[Origin, asyncio.Future[urllib.robotparser.RobotFileParser]] = {}
+
+    def url(self, origin: Origin) -> str:
+        """The robots.txt URL of an origin."""
+        return f"{origin_url(origin)}/robots.txt"
+
+    def known(self, origin: Origin) -> asyncio.Future[urllib.robotparser.RobotFileParser] | None:
+        """The rules of an origin, if they are being read or were read."""
+        return self._rules.get(origin)
+
+    def start(self, origin: Origin) -> asyncio.Future[urllib.robotparser.RobotFileParser]:
+        """Register that this origin's rules are being read (the caller sets the future)."""
+        future: asyncio.Future[urllib.robotparser.RobotFileParser] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._rules[origin] = future
+        return future
+
+    def forget(self, origin: Origin) -> None:
+        """The read was cancelled: whoever waits on it is cancelled too; ask again later."""
+        future = self._rules.pop(origin, None)
+        if future is not None and not future.done():
+            future.cancel()
+
+    def parse(
+        self, origin: Origin, result: Result, body: bytes
+    ) -> urllib.robotparser.RobotFileParser:
+        """The rules of an origin from the result of fetching its robots.txt."""
+        rules = urllib.robotparser.RobotFileParser(self.url(origin))
+        status = result.status
+        if status is not None and 200 <= status < 300:
+            rules.parse(body.decode("utf-8", "replace").splitlines())
+        elif status is not None and 400 <= status < 500:
+            rules.parse([])  # no rules: everything allowed
+        else:
+            rules.parse(["User-agent: *", "Disallow: /"])
+            why = f"HTTP {status}" if status is not None else (result.error or "no answer")
+            self._warn(
+                f"cannot read {self.url(origin)} ({why}): following none of its pages, as "
+                "RFC 9309 asks (links are still checked); --ignore-robots crawls them anyway"
+            )
+        return rules
+
+    def allows(self, rules: urllib.robotparser.RobotFileParser, url: str) -> bool:
+        """Whether `rules` let this crawler follow `url`."""
+        return rules.can_fetch(self._agent, url)
+
+
+def _inflate(body: bytes) -> bytes:
+    """A sitemap as served: gzip (`sitemap.xml.gz`, as a file, not a Content-Encoding) is
+    inflated, up to the sitemap size limit."""
+    if not body.startswith(b"\x1f\x8b"):
+        return body
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        return inflater.decompress(body, SITEMAP_CAP)
+    except zlib.error:
+        try:
+            return gzip.decompress(body)[:SITEMAP_CAP]
+        except (OSError, EOFError):
+            return b""
+
+
+def parse_sitemap(body: bytes) -> tuple[bool, list[tuple[str, int]]]:
+    """The `<loc>` URLs of a sitemap with their lines; True when it is a sitemap index
+    (its URLs are sitemaps), False for a URL set (its URLs are pages).
+
+    A document that is not a sitemap, or not well-formed XML, yields what was read up to
+    the error. Entities are not expanded (no external or nested entity can inflate it).
+    """
+    parser = xml.parsers.expat.ParserCreate()
+    is_index = False
+    locations: list[tuple[str, int]] = []
+    text: list[str] = []
+    in_loc = False
+    line = 0
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal is_index, in_loc, line
+        local = name.rpartition(":")[2].rpartition("}")[2]
+        if local == "sitemapindex":
+            is_index = True
+        elif local == "loc":
+            in_loc, line = True, parser.CurrentLineNumber
+            text.clear()
+
+    def end(name: str) -> None:
+        nonlocal in_loc
+        if in_loc and name.rpartition(":")[2].rpartition("}")[2] == "loc":
+            in_loc = False
+            url = "".join(text).strip()
+            if url:
+                locations.append((url, line))
+
+    def data(chunk: str) -> None:
+        if in_loc:
+            text.append(chunk)
+
+    def no_entities(*args: object) -> None:
+        raise xml.parsers.expat.ExpatError("entity declarations are not read in sitemaps")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = data
+    parser.EntityDeclHandler = no_entities
+    with contextlib.suppress(xml.parsers.expat.ExpatError):
+        parser.Parse(_inflate(body), True)
+    return is_index, locations

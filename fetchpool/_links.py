@@ -89,7 +89,7 @@ class Places:
         done = self._done.get(key)
         if done is not None:
             # Found after its result was in: report it at this place too.
-            self._late.append(dataclasses.replace(done, url=url, source=source, line=line))
+            self._late.append(self._placed(done, url, source, line))
             return False
         places = self._waiting.get(key)
         if places is None:
@@ -106,10 +106,15 @@ class Places:
         if key is None or places is None:
             return [result]
         self._done[key] = result
-        return [
-            dataclasses.replace(result, url=url, source=source, line=line)
-            for url, source, line in places
-        ]
+        return [self._placed(result, url, source, line) for url, source, line in places]
+
+    @staticmethod
+    def _placed(result: Result, url: str, source: str, line: int) -> Result:
+        """`result` at another place; a link written otherwise there (another `#fragment`,
+        another relative path to the same file) shows its own text as the final URL too,
+        unless a redirect was followed."""
+        final_url = url if result.final_url == result.url else result.final_url
+        return dataclasses.replace(result, url=url, source=source, line=line, final_url=final_url)
 
     def take_late(self) -> list[Result]:
         """Results for places found after their link's result was already reported."""
@@ -150,6 +155,9 @@ class LinkOptions:
     link_filter: LinkFilter | None = None
     crawl: CrawlRules | None = None
 
+
+SITEMAPS = "<sitemap>"
+"""The source of the `/sitemap.xml` fetched for each start origin with `--sitemap`."""
 
 Dump = Callable[[str, str, int], None]
 """Where `--dump` sends each place instead of checking it: (URL, source, line)."""
@@ -205,7 +213,7 @@ class LinkSource:
         self.places = self._places = places
         self._options = options
         self._counts = counts
-        self._warn = warn
+        self.warn = warn
         self._dump = dump
         self.local = LocalFiles(options.root_dir, self._read_anchors)
         self.errors: list[str] = []  # why input ended early (an unreadable document)
@@ -233,6 +241,9 @@ class LinkSource:
         self._wake.set()
         if page is None:
             return
+        crawl = self._options.crawl
+        if crawl is not None and not (page.is_html and crawl.follows_origin(page.final_url)):
+            return  # a crawl follows HTML pages of its own origins only (after redirects)
         doc_type = _page_type(page)
         if doc_type is None:
             return
@@ -244,23 +255,54 @@ class LinkSource:
         if document.base:
             base = urljoin(base, document.base)
         depth = page_target.page if page_target.page is not None else 0
+        page_source = page_target.url.partition("#")[0]  # the page, not a place in it
         for link in document.links:
             url = urljoin(base, link.url) if not _is_web(link.url) else link.url
             if not _is_web(url):
                 self._counts.unchecked["scheme"] += 1
                 continue
-            target = self._web_target(url, page_target.url, link.line)
+            target = self._web_target(url, page_source, link.line)
             if target is None:
                 continue
-            crawl = self._options.crawl
             if crawl is not None and target.invalid is None:
                 target = crawl.as_page(target, depth + 1)
+            self._queue(target)
+
+    def sitemap_done(self, sitemap: Target, body: bytes | None) -> None:
+        """A sitemap was fetched: its pages start the crawl, its sitemaps are read in turn.
+
+        Called once for every target with `sitemap` set, whatever its outcome.
+        """
+        self._pages_pending -= 1
+        self._wake.set()
+        crawl = self._options.crawl
+        if body is None or crawl is None:
+            return
+        from ._crawl import parse_sitemap
+
+        is_index, locations = parse_sitemap(body)
+        for url, line in locations:
+            if not _is_web(url):
+                self._counts.unchecked["scheme"] += 1
+                continue
+            target = self._web_target(url, sitemap.url, line)
+            if target is None or target.invalid is not None:
+                if target is not None:
+                    self._queue(target)
+                continue
+            if is_index:
+                target = dataclasses.replace(target, sitemap=True)
+            else:
+                target = crawl.as_page(target, 0)
             self._queue(target)
 
     # -- reading the inputs --------------------------------------------------------------
 
     async def _targets(self) -> AsyncIterator[Target]:
         frontier = self._frontier
+        crawl = self._options.crawl
+        for url in crawl.sitemaps() if crawl is not None else ():
+            self._queue(Target(url, SITEMAPS, 0, sitemap=True))
         for source in self._inputs:
             if source.urls is not None:
                 for offset, url in enumerate(source.urls):
@@ -321,7 +363,7 @@ class LinkSource:
             try:
                 text = decode_document(Path(name).read_bytes())
             except OSError as exc:
-                self._warn(f"cannot read {name}: {(exc.strerror or str(exc)).lower()}")
+                self.warn(f"cannot read {name}: {(exc.strerror or str(exc)).lower()}")
                 return
             except UnicodeDecodeError as exc:
                 self._undecodable(name, exc)
@@ -347,7 +389,7 @@ class LinkSource:
 
     def _undecodable(self, name: str, exc: UnicodeDecodeError) -> None:
         self._counts.undecodable += 1
-        self._warn(f"skipped {name}: {exc.reason} (byte {exc.start}); its links are not checked")
+        self.warn(f"skipped {name}: {exc.reason} (byte {exc.start}); its links are not checked")
 
     def _web_target(self, url: str, source: str, line: int) -> Target | None:
         # Filtered, grouped and shown as the masked URL, as every output shows it.
@@ -383,7 +425,7 @@ class LinkSource:
                 key = link_key(target.url, fragments=self._options.check_fragments)
             if not places.add(key, target.url, target.source, target.line):
                 return
-        if target.page is not None:
+        if target.page is not None or target.sitemap:
             self._pages_pending += 1
         self._frontier.append(target)
 

@@ -91,7 +91,7 @@ class Target:
     Link checking adds what to check beyond the status: `local` for a link to a local file
     (checked on the file system), `fragment` for an anchor to find in the fetched HTML page,
     and `page` for a page whose links are read (a page input of `--extract`, a page of a
-    crawl): the crawl depth it stands at.
+    crawl): the crawl depth it stands at; `sitemap` for a sitemap whose URLs start a crawl.
     """
 
     url: str
@@ -102,6 +102,7 @@ class Target:
     local: LocalLink | None = None
     fragment: str | None = None
     page: int | None = None
+    sitemap: bool = False
 
 
 @dataclass(frozen=True, slots=True)

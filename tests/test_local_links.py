@@ -169,7 +169,9 @@ def test_a_document_that_is_not_utf8_is_skipped_with_one_warning(tmp_path: Path)
     )
     done, records = check(root, "docs")
     warnings = [line for line in done.stderr.decode().splitlines() if "warning" in line]
-    assert len(warnings) == 1 and "docs/latin.md" in warnings[0] and "UTF-8" in warnings[0]
+    assert len(warnings) == 1
+    assert "docs/latin.md" in warnings[0]
+    assert "UTF-8" in warnings[0]
     assert {r["source"] for r in records} == {"docs/ok.md"}
     assert b"1 document not UTF-8" in done.stderr
 
@@ -261,9 +263,11 @@ def test_github_format_ends_with_a_totals_line_and_writes_the_step_summary(
     errors = [line for line in lines if line.startswith("::error file=")]
     assert len(errors) == 5, lines
     assert lines[-1].startswith("::error title=fetchpool link check::")
-    assert "5 failing link places" in lines[-1] and "missing 2" in lines[-1]
+    assert "5 failing link places" in lines[-1]
+    assert "missing 2" in lines[-1]
     report = summary.read_text()
-    assert "docs/index.md:6" in report and "guide/gone.md" in report
+    assert "docs/index.md:6" in report
+    assert "guide/gone.md" in report
     assert report.index("docs/index.md") < report.index("docs/page.html")
 
 

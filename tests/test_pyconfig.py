@@ -57,6 +57,11 @@ CONTRACT_LONG_OPTIONS = [
     "root-dir",
     "check-fragments",
     "dump",
+    "recursive",
+    "max-depth",
+    "max-pages",
+    "sitemap",
+    "ignore-robots",
 ]
 
 

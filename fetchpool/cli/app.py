@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .. import _config as defaults
-from .._config import DEFAULT_MAX_CACHE_AGE, Settings, StatusSet, parse_cookie, parse_header
+from .._config import (
+    DEFAULT_MAX_CACHE_AGE,
+    DEFAULT_MAX_PAGES,
+    Settings,
+    StatusSet,
+    parse_cookie,
+    parse_header,
+)
 from .._errors import UsageError
 from .._models import Result
 from .._source import Input, open_inputs
@@ -61,6 +68,7 @@ FETCHING_PANEL = "Fetching"
 CONNECTION_PANEL = "Connections and credentials"
 OUTPUT_PANEL = "Output"
 LINK_CHECKING_PANEL = "Link checking"
+CRAWL_PANEL = "Crawling a site"
 
 EPILOG = """\
 Examples (in a clone of the repository):
@@ -361,6 +369,51 @@ def command(
             rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = False,
+    recursive: Annotated[
+        bool,
+        typer.Option(
+            "--recursive",
+            "-r",
+            help="Crawl: check every page of the URL arguments' sites, and their links.",
+            rich_help_panel=CRAWL_PANEL,
+        ),
+    ] = False,
+    max_depth: Annotated[
+        int | None,
+        typer.Option(
+            "--max-depth",
+            metavar="N",
+            min=0,
+            help="Follow pages at most N links away from a start page (default: unlimited).",
+            rich_help_panel=CRAWL_PANEL,
+        ),
+    ] = None,
+    max_pages: Annotated[
+        int,
+        typer.Option(
+            "--max-pages",
+            metavar="N",
+            min=1,
+            help="Follow at most N pages; the rest are checked, not followed.",
+            rich_help_panel=CRAWL_PANEL,
+        ),
+    ] = DEFAULT_MAX_PAGES,
+    sitemap: Annotated[
+        bool,
+        typer.Option(
+            "--sitemap",
+            help="Also start from each start origin's /sitemap.xml.",
+            rich_help_panel=CRAWL_PANEL,
+        ),
+    ] = False,
+    ignore_robots: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-robots",
+            help="Follow pages that robots.txt disallows (links are always checked).",
+            rich_help_panel=CRAWL_PANEL,
+        ),
+    ] = False,
     exclude: Annotated[
         list[str] | None,
         typer.Option(
@@ -477,6 +530,16 @@ def command(
         if result_cache.warning:
             env.stderr.write(f"fetchpool: warning: {result_cache.warning}\n")
     paths = files or []
+    if recursive:
+        from .._source import is_url_argument
+
+        if dump:
+            raise UsageError("--dump cannot list a crawl: its pages must be fetched to find them")
+        if not any(map(is_url_argument, paths)):
+            raise UsageError("--recursive needs a start URL (http:// or https://) to crawl")
+        extract = True
+    elif max_depth is not None or sitemap or ignore_robots or max_pages != DEFAULT_MAX_PAGES:
+        raise UsageError("--max-depth, --max-pages, --sitemap and --ignore-robots need --recursive")
     if (root_dir is not None or dump) and not extract:
         option = "--root-dir" if root_dir is not None else "--dump"
         raise UsageError(f"{option} needs --extract (it is about the links of documents)")
@@ -498,8 +561,23 @@ def command(
     if extract:
         from .._links import LinkOptions
 
+        crawl = None
+        if recursive:
+            from .._crawl import CrawlRules
+            from .._source import is_url_argument
+
+            crawl = CrawlRules(
+                filter(is_url_argument, paths),
+                max_depth=max_depth,
+                max_pages=max_pages,
+                robots=not ignore_robots,
+                sitemap=sitemap,
+            )
         links = LinkOptions(
-            root_dir=root_dir, check_fragments=check_fragments, link_filter=link_filter
+            root_dir=root_dir,
+            check_fragments=check_fragments,
+            link_filter=link_filter,
+            crawl=crawl,
         )
     if dump:
         return _dump(settings, inputs, links, env, max_time)

@@ -249,7 +249,13 @@ async def _run(
     if isinstance(targets, LinkSource):
         from .._check import LinkChecker
 
-        check = LinkChecker(targets)
+        robots = None
+        crawl = plan.links.crawl if plan.links is not None else None
+        if crawl is not None and crawl.robots:
+            from .._crawl import Robots
+
+            robots = Robots(settings.user_agent, targets.warn)
+        check = LinkChecker(targets, robots=robots)
         places = targets.places
 
     async with Pool(settings, cache=plan.cache, check=check) as pool:
