@@ -112,8 +112,12 @@ class RunStats:
         if self._stopped is None:
             self._stopped = self._clock()
 
-    def add(self, result: Result) -> None:
-        """Count one result. O(1)."""
+    def add(self, result: Result, *, again: bool = False) -> None:
+        """Count one result. O(1).
+
+        `again` marks the result of a link at another place where it stands (link checking):
+        counted as a result, not as another fetch (latency and URLs per second).
+        """
         self.done += 1
         outcome = result.outcome
         if outcome is Outcome.OK:
@@ -127,13 +131,11 @@ class RunStats:
                 self.by_kind[result.kind] += 1
             if result.status is not None:
                 self.by_status[result.status] += 1
-        # An invalid line or a cancelled URL has no meaningful fetch time.
-        # (nor a local file's check, which is not a fetch).
-        if (
-            outcome is not Outcome.CANCELLED
-            and result.kind is not Kind.INVALID
-            and not result.local
-        ):
+        # An invalid line or a cancelled URL has no meaningful fetch time, nor has a local
+        # file's check (not a fetch) or a link's result shown at another of its places.
+        if again or result.local or result.kind is Kind.INVALID:
+            return
+        if outcome is not Outcome.CANCELLED:
             self._latency.add(result.elapsed)
 
     @property

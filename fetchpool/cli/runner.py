@@ -389,17 +389,17 @@ class _Output:
         if self._places is None:
             self._write(result)
         else:
-            for placed in self._places.expand(result):
-                self._write(placed)
+            for index, placed in enumerate(self._places.expand(result)):
+                self._write(placed, again=index > 0)
 
     def take_late(self) -> None:
         """Write the results of places found after their link's result was written."""
         if self._places is not None:
             for result in self._places.take_late():
-                self._write(result)
+                self._write(result, again=True)
 
-    def _write(self, result: Result) -> None:
-        self._stats.add(result)
+    def _write(self, result: Result, *, again: bool = False) -> None:
+        self._stats.add(result, again=again)
         if not self._state.output_closed:
             try:
                 self._sink.write(result)
