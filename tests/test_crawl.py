@@ -26,7 +26,7 @@ from clihelpers import (
     spawn_fetchpool,
     wait_exit,
 )
-from crawlsite import Crawl, Site, SiteServer, mesh_files, slow_resource, tree_files
+from crawlsite import Crawl, Resource, Site, SiteServer, mesh_files, slow_resource, tree_files
 from httpserver import wait_until
 
 # As in test_signals.py: the contract's one second plus 0.5 s for scheduling noise on CI.
@@ -140,6 +140,30 @@ def test_links_to_other_origins_are_checked_but_never_followed(site: Site) -> No
     assert outcomes == [("fail", 404)]
     fine = site.other.url("/ext/ok-0.html")
     assert {(r["outcome"], r["status"]) for r in records if r["url"] == fine} == {("ok", 200)}
+
+
+def test_the_same_host_on_another_port_is_another_origin(tree: SiteServer) -> None:
+    # Origin is scheme, host and port: a tree on 127.0.0.1 but another port is checked only.
+    with SiteServer() as start:
+        link = tree.url("/tree/1.html")
+        start.files = {
+            "/": Resource(body=f'<!doctype html>\n<a href="{link}">x</a>\n'.encode())
+        }.get
+        records = crawl("--recursive", start.url("/"), status=0)
+    assert pages_requested(tree) == {link: 1}
+    assert [(r["url"], r["source"], r["line"]) for r in records if r["url"] == link] == [
+        (link, start.url("/"), 2)
+    ]
+
+
+def test_each_start_urls_origin_is_crawled(tree: SiteServer) -> None:
+    with SiteServer(host="127.0.0.2") as second:
+        second.files = tree_files(second.base).get
+        starts = [tree.url("/tree/1.html"), second.url("/tree/1.html")]
+        crawl("--recursive", "--max-depth", "1", *starts, status=0)
+        for server in (tree, second):
+            notes = sorted(u.rsplit("/", 1)[1] for u in pages_requested(server) if "/notes/" in u)
+            assert notes == ["1.txt", "2.txt", "3.txt"], server.base
 
 
 def test_each_url_is_fetched_once_and_reported_at_every_place(site: Site) -> None:
