@@ -47,6 +47,9 @@ requested (once each), which pages are followed, and the result expected at ever
 Other generators: `tree_files` (a binary tree of pages, each with its own `/notes/{i}.txt`, for
 `--max-pages`), `mesh_files` (500 pages each linking 50 others, for `--workers 1`) and
 `slow_resource` (endless pages that each take a while and link many more, for Ctrl-C).
+`test_site.py` checks all of it, including a reference crawler that agrees with `Site.expect`.
+(Not named `site.py`: the standard library's `site` module, imported at start-up, would shadow
+it.)
 """
 
 from __future__ import annotations
