@@ -66,11 +66,16 @@ class LinkChecker:
     Args:
         source: the run's link source: it resolves local links and takes the links of
             every page read.
+        robots: the robots.txt rules of a crawl's origins (None: nothing to obey).
+        fragments: `--check-fragments`: pages' anchors are kept for links to them.
     """
 
-    def __init__(self, source: LinkSource, *, robots: Robots | None = None) -> None:
+    def __init__(
+        self, source: LinkSource, *, robots: Robots | None = None, fragments: bool = False
+    ) -> None:
         self._source = source
         self._robots = robots
+        self._fragments = fragments
         self._pages: OrderedDict[str, asyncio.Future[_Anchors]] = OrderedDict()
 
     async def __call__(self, fetcher: Fetcher, target: Target) -> Result:
@@ -86,6 +91,12 @@ class LinkChecker:
         if target.fragment is not None:
             result, anchors = await self._anchors(fetcher, target)
             return judge_fragment(result, target.fragment, anchors)
+        if self._pages and (read := self._pages.get(target.url.partition("#")[0])) is not None:
+            # The page is (being) read for its links or anchors: one request for both.
+            result, _ = await read
+            return dataclasses.replace(
+                result, url=target.url, source=target.source, line=target.line
+            )
         return await fetcher.fetch(target)
 
     async def _sitemap(self, fetcher: Fetcher, target: Target) -> Result:
@@ -100,20 +111,31 @@ class LinkChecker:
         return result
 
     async def _page(self, fetcher: Fetcher, target: Target) -> Result:
+        # Registered before the first wait, so links to this page that come while it is read
+        # (another #fragment of it, the plain URL) wait for this one request.
+        key = target.url.partition("#")[0]
+        future: asyncio.Future[_Anchors] | None = None
+        if self._fragments and key not in self._pages:
+            future = asyncio.get_running_loop().create_future()
+            self._keep(key, future)
         page = Page()
-        read = False
+        read = follow = False
+        anchors = None
         try:
             follow = await self._robots_allow(fetcher, target)
             result = await fetcher.fetch(target, page)
             read = result.ok and bool(page.final_url)
+        except BaseException:
+            if future is not None:
+                future.cancel()
+                self._pages.pop(key, None)
+            raise
         finally:
-            self._source.page_done(target, page if read and follow else None)
-        anchors = page_anchors(page) if read else None
-        key = target.url.partition("#")[0]
-        if key not in self._pages:
-            future: asyncio.Future[_Anchors] = asyncio.get_running_loop().create_future()
+            anchors = self._source.page_done(target, page if read and follow else None)
+        if anchors is None and read and self._fragments:
+            anchors = page_anchors(page)  # not followed, but its anchors are linked to
+        if future is not None:
             future.set_result((result, anchors))
-            self._keep(key, future)
         if target.fragment is not None:
             return judge_fragment(result, target.fragment, anchors)
         return result

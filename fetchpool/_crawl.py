@@ -112,8 +112,19 @@ class CrawlRules:
         if key in self._seen:
             return target
         self._seen.add(key)
-        self.followed += 1
         return dataclasses.replace(target, page=depth)
+
+    def follow(self) -> bool:
+        """Count one more page whose links are read; False once `max_pages` were.
+
+        Called when a page's body is in (an image or a robots-disallowed page is not
+        followed, so it does not count); pages that were already queued when the limit was
+        reached are then checked, not followed.
+        """
+        if self.followed >= self.max_pages:
+            return False
+        self.followed += 1
+        return True
 
     def sitemaps(self) -> list[str]:
         """The `/sitemap.xml` URL of each start origin (with `--sitemap`), in a stable order."""

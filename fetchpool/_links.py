@@ -232,24 +232,28 @@ class LinkSource:
         self._frontier.clear()
         return left
 
-    def page_done(self, page_target: Target, page: Page | None) -> None:
+    def page_done(self, page_target: Target, page: Page | None) -> frozenset[str] | None:
         """A page target was fetched: queue the links of its body (None when there is none).
 
         Called once for every target with `page` set, whatever its outcome; never waits.
+        Returns the page's anchors when they were read with its links (`--check-fragments`).
         """
         self._pages_pending -= 1
         self._wake.set()
         if page is None:
-            return
+            return None
         crawl = self._options.crawl
-        if crawl is not None and not (page.is_html and crawl.follows_origin(page.final_url)):
-            return  # a crawl follows HTML pages of its own origins only (after redirects)
+        if crawl is not None and not (
+            page.is_html and crawl.follows_origin(page.final_url) and crawl.follow()
+        ):
+            return None  # a crawl follows HTML pages of its own origins (after redirects)
         doc_type = _page_type(page)
         if doc_type is None:
-            return
+            return None
         from ._interim_extract import parse_document
 
-        document = parse_document(page.text(), doc_type)
+        fragments = self._options.check_fragments and doc_type == "html"
+        document = parse_document(page.text(), doc_type, want_anchors=fragments)
         self._counts.unchecked.update(document.skipped)
         base = page.final_url
         if document.base:
@@ -267,6 +271,7 @@ class LinkSource:
             if crawl is not None and target.invalid is None:
                 target = crawl.as_page(target, depth + 1)
             self._queue(target)
+        return document.anchors
 
     def sitemap_done(self, sitemap: Target, body: bytes | None) -> None:
         """A sitemap was fetched: its pages start the crawl, its sitemaps are read in turn.

@@ -255,7 +255,8 @@ async def _run(
             from .._crawl import Robots
 
             robots = Robots(settings.user_agent, targets.warn)
-        check = LinkChecker(targets, robots=robots)
+        fragments = plan.links is not None and plan.links.check_fragments
+        check = LinkChecker(targets, robots=robots, fragments=fragments)
         places = targets.places
 
     async with Pool(settings, cache=plan.cache, check=check) as pool:
