@@ -122,8 +122,9 @@ class LinkChecker:
         read = follow = False
         anchors = None
         try:
-            follow = await self._robots_allow(fetcher, target)
-            result = await fetcher.fetch(target, page)
+            if self._source.wants_page():
+                follow = await self._robots_allow(fetcher, target)
+            result = await fetcher.fetch(target, page if follow or self._fragments else None)
             read = result.ok and bool(page.final_url)
         except BaseException:
             if future is not None:

@@ -91,6 +91,9 @@ class CrawlRules:
         sitemap: bool = False,
     ) -> None:
         self.origins = {origin for url in start if (origin := origin_of(url)) is not None}
+        # "scheme://host[:port]/" of each origin as most links spell it: a URL that starts
+        # with one is on that origin without parsing it (the common case, checked per link).
+        self._prefixes = tuple(f"{origin_url(origin)}/" for origin in self.origins)
         self.max_depth = max_depth
         self.max_pages = max_pages
         self.robots = robots
@@ -100,7 +103,12 @@ class CrawlRules:
 
     def follows_origin(self, url: str) -> bool:
         """True for a URL on one of the start pages' origins."""
-        return origin_of(url) in self.origins
+        return url.startswith(self._prefixes) or origin_of(url) in self.origins
+
+    @property
+    def full(self) -> bool:
+        """True once `max_pages` pages were followed: no other page will be."""
+        return self.followed >= self.max_pages
 
     def as_page(self, target: Target, depth: int) -> Target:
         """`target` as a page to follow at `depth`, or as it is when it is not followed."""

@@ -183,6 +183,20 @@ def _page_type(page: Page) -> DocumentType | None:
     return None  # an image, a PDF, ...: no links to read
 
 
+def _origin_prefix(url: str) -> str:
+    """`scheme://authority` of an absolute URL as written (no trailing slash)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.partition('/')[0].partition('?')[0].partition('#')[0]}"
+
+
+def _join(base: str, origin: str, link: str) -> str:
+    """`urljoin(base, link)`, with a fast path for the most common link of a site's pages:
+    a plain root-relative path (`/docs/a.html`) needs only the base's origin before it."""
+    if link.startswith("/") and not link.startswith("//") and "/." not in link:
+        return origin + link
+    return urljoin(base, link)
+
+
 class LinkSource:
     """The targets of a link-checking run, in input order, each distinct link once.
 
@@ -232,6 +246,12 @@ class LinkSource:
         self._frontier.clear()
         return left
 
+    def wants_page(self) -> bool:
+        """False when no more pages will be followed (`--max-pages` reached): a page target
+        is then fetched as a plain link, its body unread."""
+        crawl = self._options.crawl
+        return crawl is None or not crawl.full
+
     def page_done(self, page_target: Target, page: Page | None) -> frozenset[str] | None:
         """A page target was fetched: queue the links of its body (None when there is none).
 
@@ -258,10 +278,11 @@ class LinkSource:
         base = page.final_url
         if document.base:
             base = urljoin(base, document.base)
+        origin = _origin_prefix(base)
         depth = page_target.page if page_target.page is not None else 0
         page_source = page_target.url.partition("#")[0]  # the page, not a place in it
         for link in document.links:
-            url = urljoin(base, link.url) if not _is_web(link.url) else link.url
+            url = link.url if _is_web(link.url) else _join(base, origin, link.url)
             if not _is_web(url):
                 self._counts.unchecked["scheme"] += 1
                 continue
