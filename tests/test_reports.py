@@ -162,6 +162,17 @@ def test_markdown_caps_rows_and_counts_the_rest() -> None:
     assert "and 3 more failures not shown" in document
 
 
+def test_markdown_shows_every_failure_that_fits_a_step_summary() -> None:
+    collector = ReportCollector()
+    for number in range(20_000):
+        collector.add(broken(url=f"http://h/{number}"))
+    document = collector.render_markdown("")
+    rows = len(_table_rows(document)) - 1  # the header row
+    assert 1000 < rows < 20_000  # more than the old fixed cap, as many as fit
+    assert len(document.encode()) <= 1024 * 1024
+    assert f"and {20_000 - rows} more failures not shown" in document
+
+
 def test_collector_keeps_only_failures() -> None:
     collector = ReportCollector()
     for number in range(10_000):

@@ -30,6 +30,7 @@ SARIF_SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 INFORMATION_URI = "https://pypi.org/project/fetchpool/"
+STEP_SUMMARY_BUDGET = 1000 * 1000  # bytes; GitHub refuses a step summary over 1024 KiB
 STDIN = "-"
 
 # One SARIF rule per kind, in the enum's order so a rule's index never moves.
@@ -163,13 +164,21 @@ class ReportCollector:
         """How many results were OK."""
         return self.total - len(self._failures)
 
-    def render_markdown(self, stats_line: str = "", *, max_rows: int = 1000) -> str:
-        """A Markdown report for `$GITHUB_STEP_SUMMARY`: heading, counts, table of failures.
+    def render_markdown(
+        self,
+        stats_line: str = "",
+        *,
+        max_rows: int | None = None,
+        max_bytes: int = STEP_SUMMARY_BUDGET,
+    ) -> str:
+        """A Markdown report for `$GITHUB_STEP_SUMMARY`: heading, counts, every failure in a
+        table, grouped by file.
 
         Args:
             stats_line: the run's one-line summary, shown under the heading (escaped).
-            max_rows: at most this many failure rows; the rest are counted in one line, so
-                the report stays under GitHub's size limit for a step summary.
+            max_rows: at most this many failure rows (None: as many as fit `max_bytes`).
+            max_bytes: the rows stop before the report would pass this size, and the rest are
+                counted in one line, so it stays under GitHub's 1 MiB limit for a step summary.
         """
         lines = ["## fetchpool link check", ""]
         if stats_line:
@@ -190,6 +199,8 @@ class ReportCollector:
         for result in self._failures:
             order.setdefault(result.source, len(order))
         grouped = sorted(self._failures, key=lambda r: (order[r.source], r.line))
+        size = sum(len(line.encode()) + 1 for line in lines) + 100  # + the closing line
+        shown = 0
         for result in grouped[:max_rows]:
             cells = (
                 _place(result),
@@ -198,9 +209,14 @@ class ReportCollector:
                 _kind(result).value,
                 _detail(result),
             )
-            lines.append("| " + " | ".join(_markdown_text(cell) for cell in cells) + " |")
-        if failed > max_rows:
-            lines += ["", f"… and {failed - max_rows} more failures not shown."]
+            row = "| " + " | ".join(_markdown_text(cell) for cell in cells) + " |"
+            size += len(row.encode()) + 1
+            if size > max_bytes:
+                break
+            lines.append(row)
+            shown += 1
+        if failed > shown:
+            lines += ["", f"… and {failed - shown} more failures not shown."]
         return "\n".join(lines) + "\n"
 
     def render_sarif(
