@@ -283,3 +283,63 @@ def test_summary_counts_local_links_with_the_rest(repo: Path) -> None:
     summary = parse_summary(done.stderr)
     assert summary.done == len(records)
     assert summary.failed == sum(r["outcome"] == "fail" for r in records)
+
+
+def test_templates_and_preconnect_origins_are_counted_not_checked(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "t.html": (
+                '<link rel="preconnect" href="https://fonts.example.invalid">\n'
+                '<link rel="dns-prefetch" href="https://cdn.example.invalid">\n'
+                '<a href="https://github.com/{{ author }}">a</a>\n'
+                '<a href="${base}/x">b</a>\n'
+            ),
+        },
+    )
+    done, records = check(root, "t.html")
+    assert records == []
+    assert done.returncode == 0
+    assert b"2 templates" in done.stderr
+    assert b"2 preconnect origins" in done.stderr
+
+
+def test_mdx_files_are_read_as_markdown_and_code_blocks_are_not_links(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "docs/a.mdx": (
+                "import Chart from './chart.js'\n"
+                "\n"
+                "# Title\n"
+                "\n"
+                "```js\n"
+                "fetch('https://in-code.example.invalid/')\n"
+                "```\n"
+                "\n"
+                "[gone](gone.mdx)\n"
+            ),
+        },
+    )
+    _, records = check(root, "docs")
+    assert [(r["url"], r["line"], r["kind"]) for r in records] == [("gone.mdx", 9, "missing")]
+
+
+def test_dump_of_a_page_url_fetches_the_page_and_none_of_its_links(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    server.documents["links.html"] = (
+        "text/html",
+        b"<html><body>\n<a href='/ok/never-fetched'>x</a>\n</body></html>\n",
+    )
+    page = f"{server.base}/doc/links.html"
+    done = run_fetchpool("--extract", "--dump", page, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == f"{server.base}/ok/never-fetched\t{page}\t2\n"
+    assert server.hits("/doc/links.html") == 1
+    assert server.hits("/ok/never-fetched") == 0
+
+
+def test_exclude_applies_to_local_links_too(repo: Path) -> None:
+    _, records = check(repo, "docs", "--exclude", r"gone\.md")
+    assert "guide/gone.md" not in {r["url"] for r in records}
