@@ -150,6 +150,7 @@ def test_root_dir_that_is_not_a_directory_is_a_usage_error(repo: Path) -> None:
 def test_same_remote_url_is_fetched_once_and_reported_at_every_place(
     repo: Path, server: HTTPTestServer
 ) -> None:
+    server.reset_stats()
     _, records = check(repo, "docs")
     remote = [(r["source"], r["line"]) for r in records if r["url"].endswith("/ok/remote")]
     assert sorted(remote) == [("docs/guide/usage.md", 6), ("docs/index.md", 16)]
