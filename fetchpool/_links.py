@@ -347,6 +347,9 @@ class LinkSource:
                     self._document(str(path), None)
                     while frontier:
                         yield frontier.popleft()
+                    # A document whose links were all filtered out (or dumped) queues
+                    # nothing: let the loop run (a signal, the display) between documents.
+                    await asyncio.sleep(0)
             else:
                 try:
                     text = await read_document(source)
