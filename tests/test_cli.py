@@ -854,11 +854,12 @@ def test_help_groups_the_options_in_panels_and_ends_with_examples(tmp_path: Path
         "Link checking",
         "Connections and credentials",
         "Output",
+        "Crawling a site",
     ]
     assert "Examples (in a clone of the repository):" in text
     examples = [line.strip() for line in text.splitlines() if line.strip().startswith("fetchpool ")]
     assert examples[0] == "fetchpool urls.example.txt"
     assert "fetchpool --extract README.md -f jsonl | jq -c 'select(.outcome != \"ok\")'" in examples
-    assert len(examples) == 3  # the fourth starts with `cat`; none is wrapped at 80 columns
+    assert len(examples) == 4  # another starts with `cat`; none is wrapped at 80 columns
     assert "cat urls.example.txt | fetchpool -w 64 -f csv > results.csv" in text
     assert max(map(len, text.splitlines())) <= 80

@@ -101,15 +101,15 @@ def test_url_argument_invalid_is_fail_invalid_not_a_file_error(server: HTTPTestS
     assert b"cannot read" not in proc.stderr
 
 
-def test_url_argument_with_extract_is_usage_error_not_supported_yet(
+def test_url_argument_with_extract_is_a_page_whose_links_are_checked(
     server: HTTPTestServer,
 ) -> None:
-    proc = run_fetchpool("--extract", server.url("/"), "--format", "jsonl")
-    lines = proc.stderr.decode().splitlines()
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1, lines
-    assert "not supported yet with --extract" in lines[0]
-    assert proc.stdout == b""
+    server.documents["invocation.html"] = ("text/html", b"<a href='/ok/from-page'>x</a>\n")
+    page = server.url("/doc/invocation.html")
+    proc = run_fetchpool("--extract", page, "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    places = {(r["url"], r["source"], r["line"]) for r in parse_jsonl(proc.stdout)}
+    assert places == {(page, "<args>", 1), (server.url("/ok/from-page"), page, 1)}
 
 
 def test_url_arguments_counted_up_front_with_files(tmp_path: Path) -> None:

@@ -79,7 +79,9 @@ Examples (in a clone of the repository):
 
   cat urls.example.txt | fetchpool -w 64 -f csv > results.csv
 
-  fetchpool --extract -f github --cache .fetchpool-cache.jsonl README.md
+  fetchpool --extract -f github --cache .fetchpool-cache.jsonl README.md docs
+
+  fetchpool --recursive http://127.0.0.1:8000/ --check-fragments
 """
 
 # Typer's --install-completion / --show-completion: typer.main imports its completion code
@@ -340,7 +342,7 @@ def command(
         bool,
         typer.Option(
             "--extract",
-            help="Inputs are documents (Markdown, HTML, text): check their links.",
+            help="Inputs are documents (files, directories, page URLs): check their links.",
             rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = False,
