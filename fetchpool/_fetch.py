@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
-import socket
-import ssl
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -20,12 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
 
+from ._classify import Failure, FetchFailure, classify
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
 from ._decode import BodyDecoder, DecodeError
 from ._models import Kind, Outcome, Result, Target, basic_authorization
-from ._tls import context_factory, describe_verify_error
-from ._transport import FastTransport, Resolver, lookup_in_progress
+from ._tls import context_factory
+from ._transport import FastTransport, Resolver, as_empty_reply, lookup_in_progress
 
 if TYPE_CHECKING:
     from ._rate import RateLimiter
@@ -41,25 +40,22 @@ PAGE_CAP = 10 * 1024 * 1024  # the most of a page that is read to find its links
 _NO_BODY = httpx.ByteStream(b"")  # the body of every request fetchpool sends (GET or HEAD)
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A classified error: why an attempt failed, in words a person understands."""
-
-    kind: Kind
-    message: str
-    transient: bool = False  # worth another attempt although of its kind (DNS: EAI_AGAIN)
-
-
-class _RedirectError(Exception):
+class _RedirectError(FetchFailure):
     """Too many redirects, or a loop."""
 
+    kind = Kind.REDIRECT
 
-class _TooLarge(Exception):
+
+class _TooLarge(FetchFailure):
     """A body to save is over --max-filesize."""
 
+    kind = Kind.SIZE
 
-class _SaveError(Exception):
+
+class _SaveError(FetchFailure):
     """A body could not be saved (no safe name, or the file system refused)."""
+
+    kind = Kind.INVALID
 
 
 class ResultLookup(Protocol):
@@ -163,77 +159,6 @@ def _cookie_header(jar: httpx.Cookies, url: httpx.URL) -> str | None:
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """The exception and its causes, outermost first (cycle-safe)."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _describe_oserror(exc: OSError) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset by peer"
-    if exc.errno is not None and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
-
-
-def _describe_tls(exc: ssl.SSLError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS: {describe_verify_error(exc)}"
-    reason = exc.reason or str(exc)
-    return f"TLS: {str(reason).lower().replace('_', ' ')}"
-
-
-def classify(exc: BaseException, *, timeout: float) -> Failure:
-    """Map an exception raised while fetching to a `Failure` (kind and message)."""
-    causes = _chain(exc)
-    for cause in causes:
-        if isinstance(cause, socket.gaierror):
-            detail = cause.strerror or str(cause)
-            # A time-out or SERVFAIL may pass; "no such name" is an answer.
-            again = cause.errno == socket.EAI_AGAIN
-            if detail.startswith("DNS "):  # already says it ("DNS lookup timed out")
-                return Failure(Kind.DNS, detail, again)
-            return Failure(Kind.DNS, f"DNS: {detail.lower()}", again)
-        if isinstance(cause, ssl.SSLError):
-            return Failure(Kind.TLS, _describe_tls(cause))
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return Failure(Kind.TIMEOUT, f"timed out after {timeout:g} s")
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return Failure(Kind.INVALID, f"invalid URL: {exc}")
-    if isinstance(exc, _RedirectError):
-        return Failure(Kind.REDIRECT, str(exc))
-    if isinstance(exc, _TooLarge):
-        return Failure(Kind.SIZE, str(exc))
-    if isinstance(exc, _SaveError):
-        return Failure(Kind.INVALID, str(exc))
-    if isinstance(exc, DecodeError):
-        return Failure(Kind.PROTOCOL, str(exc))
-    if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc):
-        # An empty reply: the connection was closed on us (curl: "Empty reply from server").
-        return Failure(Kind.CONNECT, "server closed the connection without a response")
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
-        message = str(exc).rstrip(".") or "protocol error"
-        return Failure(Kind.PROTOCOL, message[0].lower() + message[1:])
-    oserrors = [c for c in causes if isinstance(c, OSError) and not isinstance(c, TimeoutError)]
-    if oserrors:
-        # The innermost error with an errno is the most specific ("connection refused").
-        specific = next((c for c in reversed(oserrors) if c.errno is not None), oserrors[-1])
-        return Failure(Kind.CONNECT, _describe_oserror(specific))
-    if isinstance(exc, httpx.ConnectError | httpx.ReadError | httpx.WriteError):
-        text = str(exc) or "connection failed"
-        return Failure(Kind.CONNECT, text[0].lower() + text[1:])
-    if isinstance(exc, httpx.HTTPError):
-        return Failure(Kind.PROTOCOL, str(exc) or type(exc).__name__)
-    return Failure(Kind.PROTOCOL, f"unexpected error: {type(exc).__name__}: {exc}")
 
 
 def retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -516,7 +441,12 @@ class Fetcher:
                 request = httpx.Request(
                     method, url, headers=headers, stream=_NO_BODY, extensions=self._extensions
                 )
-                response = await self._transport.handle_async_request(request)
+                try:
+                    response = await self._transport.handle_async_request(request)
+                except httpx.RemoteProtocolError as exc:
+                    if (empty := as_empty_reply(exc)) is None or empty is exc:
+                        raise
+                    raise empty from exc
                 response.request = request
                 try:
                     status = attempt.status = response.status_code
