@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 import time
 import urllib.request
@@ -23,6 +22,7 @@ from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
 from ._decode import BodyDecoder, DecodeError
 from ._models import Kind, Outcome, Result, Target, basic_authorization
+from ._retry import Jitter, backoff, is_transient
 from ._tls import context_factory
 from ._transport import FastTransport, Resolver, as_empty_reply, lookup_in_progress
 
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 REDIRECT_BODY_CAP = 64 * 1024  # read this much of a redirect's body to keep the connection
-BACKOFF_BASE = 0.25
-BACKOFF_MAX = 8.0
 PAGE_CAP = 10 * 1024 * 1024  # the most of a page that is read to find its links or anchors
 _NO_BODY = httpx.ByteStream(b"")  # the body of every request fetchpool sends (GET or HEAD)
 
@@ -161,29 +159,6 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
-def retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # str.isdigit() alone also takes "²"
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    wall = time.time() if now is None else now
-    return max(0.0, when.timestamp() - wall)
-
-
-def _transient(failure: Failure | None, status: int | None) -> bool:
-    if failure is not None:
-        return failure.transient or failure.kind in (Kind.CONNECT, Kind.TIMEOUT)
-    return status in TRANSIENT_STATUSES
-
-
 class Page:
     """The body of a page that link checking reads (its links, its anchors), kept in memory.
 
@@ -252,6 +227,8 @@ class Fetcher:
         sleep: async sleep, injectable for tests.
         cache: earlier OK results; a URL found there is not fetched again.
         transport: where requests go (see `make_transport`); it wins over `client`.
+        jitter: draws the backoff's random part from [low, high]; pass a seeded
+            `random.Random().uniform` (or a constant) for repeatable waits.
     """
 
     def __init__(
@@ -263,6 +240,7 @@ class Fetcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         cache: ResultLookup | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        jitter: Jitter = random.uniform,
     ) -> None:
         if transport is None:
             if client is None:
@@ -278,6 +256,7 @@ class Fetcher:
         self._deadlines = Deadlines(settings.timeout)
         self._clock = clock
         self._sleep = sleep
+        self._jitter = jitter
         self._cache = cache
         given = {name.lower() for name, _ in settings.headers}
         defaults = [
@@ -350,12 +329,12 @@ class Fetcher:
                     if attempts > 1:
                         attempt = _Attempt(save_path=attempt.save_path)
                     await self._attempt(target, attempt, attempts, page)
-                    if attempts > settings.retries or not _transient(
+                    if attempts > settings.retries or not is_transient(
                         attempt.failure, attempt.status
                     ):
                         break
                     wait = self._backoff(attempts, attempt.retry_after)
-                    if wait is None or self._clock() + wait >= deadline:
+                    if self._clock() + wait >= deadline:
                         break
                     await self._sleep(wait)
         except TimeoutError:
@@ -370,12 +349,8 @@ class Fetcher:
                 attempt.failure = classify(TimeoutError(), timeout=settings.timeout)
         return self._result(target, attempt, attempts, self._clock() - start)
 
-    def _backoff(self, attempts: int, retry_after_header: str | None) -> float | None:
-        asked = retry_after(retry_after_header)
-        if asked is not None:
-            return asked
-        ceiling: float = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempts - 1))
-        return ceiling * random.uniform(0.5, 1.0)
+    def _backoff(self, attempts: int, retry_after_header: str | None) -> float:
+        return backoff(attempts, retry_after_header, jitter=self._jitter)
 
     def _result(self, target: Target, attempt: _Attempt, attempts: int, elapsed: float) -> Result:
         failure = attempt.failure
