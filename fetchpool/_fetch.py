@@ -21,7 +21,8 @@ from ._classify import Failure, FetchFailure, classify
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
 from ._decode import BodyDecoder, DecodeError
-from ._models import Kind, Outcome, Result, Target, basic_authorization
+from ._headers import RequestHeaders
+from ._models import Kind, Outcome, Result, Target
 from ._retry import Jitter, backoff, is_transient
 from ._tls import context_factory
 from ._transport import FastTransport, Resolver, as_empty_reply, lookup_in_progress
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from ._rate import RateLimiter
     from ._save import SaveDir
 
-# Headers a user may pass with -H that must not follow a redirect to another origin.
-SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 REDIRECT_BODY_CAP = 64 * 1024  # read this much of a redirect's body to keep the connection
 PAGE_CAP = 10 * 1024 * 1024  # the most of a page that is read to find its links or anchors
@@ -258,37 +257,7 @@ class Fetcher:
         self._sleep = sleep
         self._jitter = jitter
         self._cache = cache
-        given = {name.lower() for name, _ in settings.headers}
-        defaults = [
-            ("User-Agent", settings.user_agent),
-            ("Accept", "*/*"),
-            # Bodies that are only discarded may come compressed; a saved one should not need
-            # decoding (a server that compresses anyway is decoded as a stream, see _decode).
-            ("Accept-Encoding", "identity" if settings.save_dir else "gzip, deflate"),
-        ]
-        plain = [(k, v) for k, v in defaults if k.lower() not in given]
-        plain += [(k, v) for k, v in settings.headers if k.lower() not in SENSITIVE_HEADERS]
-        # Credentials go only to the origin of the URL as read, never past a
-        # redirect to another origin.
-        secrets = {k.lower(): (k, v) for k, v in settings.headers if k.lower() in SENSITIVE_HEADERS}
-        # --user and --bearer replace an Authorization given with -H; --cookie adds to -H Cookie.
-        if settings.user is not None:
-            secrets["authorization"] = ("Authorization", basic_authorization(settings.user))
-        if settings.bearer is not None:
-            secrets["authorization"] = ("Authorization", f"Bearer {settings.bearer}")
-        if settings.cookies:
-            cookies = [f"{name}={value}" for name, value in settings.cookies]
-            if "cookie" in secrets:
-                cookies.insert(0, secrets["cookie"][1])
-            secrets["cookie"] = ("Cookie", "; ".join(cookies))
-        # An Authorization of the run's own (--user, --bearer, -H) wins over the credentials
-        # of a URL, as curl's -u and -H do.
-        self._run_authorization = "authorization" in secrets
-        self._plain = plain
-        self._secrets = list(secrets.values())
-        # Built once: httpx copies a Headers object without normalising it again.
-        self._headers_with_secrets = httpx.Headers(plain + self._secrets)
-        self._headers = httpx.Headers(plain)
+        self._headers = RequestHeaders(settings)
         self._rate: RateLimiter | None = None
         if settings.rate:
             from ._rate import RateLimiter
@@ -394,7 +363,7 @@ class Fetcher:
             authorization = None  # from the URL's own credentials, for its origin only
             if target.credentials is not None:
                 url = url.copy_with(userinfo=b"")  # sent as a header, never in the URL
-                if not self._run_authorization:
+                if not self._headers.has_authorization:
                     authorization = target.credentials.basic_authorization()
             first_origin = None  # known once a redirect is followed
             same_origin = True
@@ -405,10 +374,9 @@ class Fetcher:
             cookie = None  # the jar's Cookie header for this hop
             seen: set[tuple[str, str | None]] = set()  # (URL, cookies sent): a repeat is a loop
             for hop in range(MAX_REDIRECTS + 1):
-                if authorization is None and cookie is None:
-                    headers = self._headers_with_secrets if same_origin else self._headers
-                else:
-                    headers = self._hop_headers(same_origin, authorization, cookie)
+                headers = self._headers.for_hop(
+                    same_origin=same_origin, authorization=authorization, cookie=cookie
+                )
                 if self._rate is not None and (hop or attempt_number > 1):
                     await self._rate.acquire()  # later requests of this URL (the first waited)
                 # `stream=` skips httpx's body encoding and automatic headers (our requests
@@ -482,25 +450,6 @@ class Fetcher:
             raise _RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
         except Exception as exc:  # noqa: BLE001 - every failure becomes data
             attempt.failure = classify(exc, timeout=settings.timeout)
-
-    def _hop_headers(
-        self, same_origin: bool, authorization: str | None, cookie: str | None
-    ) -> httpx.Headers:
-        """The headers of a request that carries more than the run's own: a URL's credentials
-        (on its origin only), or cookies set earlier in the chain (after the run's own)."""
-        headers = list(self._plain)
-        if same_origin:
-            headers += self._secrets
-            if authorization is not None:
-                headers.append(("Authorization", authorization))
-        if cookie is not None:
-            for index, (name, value) in enumerate(headers):
-                if name.lower() == "cookie":
-                    headers[index] = (name, f"{value}; {cookie}")
-                    break
-            else:
-                headers.append(("Cookie", cookie))
-        return httpx.Headers(headers)
 
     async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
         """Stream the whole decoded body to a temporary file, then rename it into place.
