@@ -23,6 +23,7 @@ from ._deadline import Deadlines
 from ._decode import BodyDecoder, DecodeError
 from ._headers import RequestHeaders
 from ._models import Kind, Outcome, Result, Target
+from ._redirects import REDIRECT_BODY_CAP, RedirectChain, RedirectError, redirect_location
 from ._retry import Jitter, backoff, is_transient
 from ._tls import context_factory
 from ._transport import FastTransport, Resolver, as_empty_reply, lookup_in_progress
@@ -31,16 +32,8 @@ if TYPE_CHECKING:
     from ._rate import RateLimiter
     from ._save import SaveDir
 
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-REDIRECT_BODY_CAP = 64 * 1024  # read this much of a redirect's body to keep the connection
 PAGE_CAP = 10 * 1024 * 1024  # the most of a page that is read to find its links or anchors
 _NO_BODY = httpx.ByteStream(b"")  # the body of every request fetchpool sends (GET or HEAD)
-
-
-class _RedirectError(FetchFailure):
-    """Too many redirects, or a loop."""
-
-    kind = Kind.REDIRECT
 
 
 class _TooLarge(FetchFailure):
@@ -144,18 +137,6 @@ def transport_for(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport:
     from ._routing import ClientTransport
 
     return ClientTransport(client)
-
-
-def _cookie_header(jar: httpx.Cookies, url: httpx.URL) -> str | None:
-    """The Cookie header that `jar` sends to `url`, by the standard library's rules
-    (domain, path, secure, expiry)."""
-    probe = urllib.request.Request(str(url))
-    jar.jar.add_cookie_header(probe)
-    return probe.get_header("Cookie")
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
 
 
 class Page:
@@ -365,32 +346,11 @@ class Fetcher:
                 url = url.copy_with(userinfo=b"")  # sent as a header, never in the URL
                 if not self._headers.has_authorization:
                     authorization = target.credentials.basic_authorization()
-            first_origin = None  # known once a redirect is followed
-            same_origin = True
-            method = settings.method if page is None else "GET"
-            # Cookies set during this chain, for its later hops only: made when a redirect
-            # sets one, so a chain without Set-Cookie (nearly all) never builds a jar.
-            jar: httpx.Cookies | None = None
-            cookie = None  # the jar's Cookie header for this hop
-            seen: set[tuple[str, str | None]] = set()  # (URL, cookies sent): a repeat is a loop
+            chain = RedirectChain(url, settings.method if page is None else "GET")
             for hop in range(MAX_REDIRECTS + 1):
-                headers = self._headers.for_hop(
-                    same_origin=same_origin, authorization=authorization, cookie=cookie
-                )
                 if self._rate is not None and (hop or attempt_number > 1):
                     await self._rate.acquire()  # later requests of this URL (the first waited)
-                # `stream=` skips httpx's body encoding and automatic headers (our requests
-                # have no body; the transport adds Host): a third of the cost.
-                request = httpx.Request(
-                    method, url, headers=headers, stream=_NO_BODY, extensions=self._extensions
-                )
-                try:
-                    response = await self._transport.handle_async_request(request)
-                except httpx.RemoteProtocolError as exc:
-                    if (empty := as_empty_reply(exc)) is None or empty is exc:
-                        raise
-                    raise empty from exc
-                response.request = request
+                response = await self._send(chain, authorization)
                 try:
                     status = attempt.status = response.status_code
                     attempt.reason = response.reason_phrase
@@ -399,45 +359,17 @@ class Fetcher:
                     attempt.http_version = response.http_version
                     if status in TRANSIENT_STATUSES:
                         attempt.retry_after = response.headers.get("retry-after")
-                    location = (
-                        response.headers.get("location")
-                        if settings.follow_redirects and status in REDIRECT_STATUSES
-                        else None
-                    )
+                    location = redirect_location(response) if settings.follow_redirects else None
                     if location:
                         await self._drain(response, REDIRECT_BODY_CAP, None)
-                        if first_origin is None:
-                            first_origin = _origin(url)
-                        seen.add((str(url), cookie))
-                        try:
-                            url = response.url.join(location)
-                        except httpx.InvalidURL as exc:
-                            raise _RedirectError(f"bad redirect Location: {exc}") from exc
-                        if url.userinfo:
-                            # Only the input URL's credentials are sent; a Location's are
-                            # dropped, so no output (final_url) ever shows them.
-                            url = url.copy_with(userinfo=b"")
-                        if url.scheme not in ("http", "https"):
-                            raise _RedirectError(f"redirect to unsupported scheme {url.scheme!r}")
-                        if "set-cookie" in response.headers:
-                            if jar is None:
-                                jar = httpx.Cookies()
-                            jar.extract_cookies(response)
-                        if jar is not None:
-                            cookie = _cookie_header(jar, url)
-                        # The same URL with other cookies is a new request (a cookie gate).
-                        if (str(url), cookie) in seen:
-                            raise _RedirectError(f"redirect loop after {hop + 1} redirects")
-                        same_origin = same_origin and _origin(url) == first_origin
-                        if response.status_code == 303 and method != "HEAD":
-                            method = "GET"
+                        chain.follow(response, location)
                         continue
                     if page is not None and status in settings.accept:
                         await self._read_page(response, page, attempt)
                     elif (
                         self._save is not None
-                        and method != "HEAD"
-                        and response.status_code in settings.accept
+                        and chain.method != "HEAD"
+                        and status in settings.accept
                     ):
                         await self._save_body(target, response, attempt)
                     else:
@@ -447,9 +379,28 @@ class Fetcher:
                     # A transport's response: closing its stream is all aclose() would do,
                     # without httpx's per-call context manager.
                     await cast(httpx.AsyncByteStream, response.stream).aclose()
-            raise _RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
+            raise RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
         except Exception as exc:  # noqa: BLE001 - every failure becomes data
             attempt.failure = classify(exc, timeout=settings.timeout)
+
+    async def _send(self, chain: RedirectChain, authorization: str | None) -> httpx.Response:
+        """Send the chain's next request; the response's body is still to be read."""
+        headers = self._headers.for_hop(
+            same_origin=chain.same_origin, authorization=authorization, cookie=chain.cookie
+        )
+        # `stream=` skips httpx's body encoding and automatic headers (our requests
+        # have no body; the transport adds Host): a third of the cost.
+        request = httpx.Request(
+            chain.method, chain.url, headers=headers, stream=_NO_BODY, extensions=self._extensions
+        )
+        try:
+            response = await self._transport.handle_async_request(request)
+        except httpx.RemoteProtocolError as exc:
+            if (empty := as_empty_reply(exc)) is None or empty is exc:
+                raise
+            raise empty from exc
+        response.request = request
+        return response
 
     async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
         """Stream the whole decoded body to a temporary file, then rename it into place.
