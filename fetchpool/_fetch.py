@@ -1,4 +1,9 @@
-"""Fetch one URL into one `Result`: redirects, retries, the body cap, the deadline.
+"""Fetch one URL into one `Result`: its attempts within the URL's deadline, and the body of
+each final response (read up to the cap and discarded, read into a `Page`, or saved).
+
+The rules it applies have modules of their own: `_retry` (whether to try again and after how
+long), `_redirects` (following a chain), `_headers` (what each request carries), `_classify`
+(an exception as a kind and a message), `_client` (the transport requests go to).
 
 `Fetcher.fetch()` never raises for a URL that fails: every failure becomes a
 `Result` whose `kind` says why. Only cancellation propagates.
@@ -9,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import httpx
 
 from ._classify import Failure, FetchFailure, classify
+from ._client import make_transport as make_transport  # _pool imports it from here
+from ._client import transport_for
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
 from ._decode import BodyDecoder, DecodeError
@@ -25,8 +31,7 @@ from ._headers import RequestHeaders
 from ._models import Kind, Outcome, Result, Target
 from ._redirects import REDIRECT_BODY_CAP, RedirectChain, RedirectError, redirect_location
 from ._retry import Jitter, backoff, is_transient
-from ._tls import context_factory
-from ._transport import FastTransport, Resolver, as_empty_reply, lookup_in_progress
+from ._transport import as_empty_reply, lookup_in_progress
 
 if TYPE_CHECKING:
     from ._rate import RateLimiter
@@ -56,87 +61,6 @@ class ResultLookup(Protocol):
 
 class _Cached(Protocol):
     def to_result(self, target: Target) -> Result: ...
-
-
-def make_transport(settings: Settings) -> httpx.AsyncBaseTransport:
-    """The transport of a run, sized for its workers.
-
-    fetchpool's own HTTP/1.1 transport (an O(1) connection pool); when HTTP/2 or a proxy is in
-    use, a `RoutingTransport` that sends each request through httpx's transport for HTTP/2 or
-    for its proxy, and the rest straight on. Proxies come from `settings.proxy`, else from
-    `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` in the environment.
-    """
-    factory = context_factory(settings)  # checks --cacert now; the store loads later
-    own = None
-    if not settings.http2:
-        own = FastTransport(ssl_context=factory, max_connections=settings.workers)
-    environment = {} if settings.proxy is not None else urllib.request.getproxies()
-    proxied = settings.proxy is not None or any(
-        environment.get(scheme) for scheme in ("http", "https", "all")
-    )
-    if own is not None and not proxied:  # NO_PROXY alone ("no") needs no proxy transport
-        return own
-    from ._routing import RoutingTransport
-    from ._transport._httpcore import use_resolver
-
-    # httpx's transports share one TLS context of their own (fetchpool's sets ALPN to
-    # http/1.1 on its), built now, and the run's one resolver.
-    context = factory()
-    resolver = own.resolver if own is not None else Resolver()
-    limits = httpx.Limits(
-        max_connections=settings.workers, max_keepalive_connections=settings.workers
-    )
-
-    def httpx_transport(proxy: httpx.Proxy | None = None) -> httpx.AsyncHTTPTransport:
-        transport = httpx.AsyncHTTPTransport(
-            verify=context, http2=settings.http2, limits=limits, proxy=proxy
-        )
-        use_resolver(transport, resolver)
-        return transport
-
-    return RoutingTransport(
-        own if own is not None else httpx_transport(),
-        through=httpx_transport,
-        proxy=settings.proxy,
-        environment=environment,
-        resolver=None if own is not None else resolver,  # fetchpool's own closes its own
-    )
-
-
-class _RunClient(httpx.AsyncClient):
-    """A client made by `make_client`: the fetcher sends to its transport directly."""
-
-    def __init__(self, transport: httpx.AsyncBaseTransport, **options: Any) -> None:
-        super().__init__(transport=transport, **options)
-        self.run_transport = transport
-
-
-def make_client(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """A client for sharing one run's connections between `fetch()` calls or `Pool`s.
-
-    Its transport is `transport`, else `make_transport(settings)`; given this client, the
-    fetcher sends to that transport directly, past the client layer. Closing the client
-    closes the transport.
-    """
-    return _RunClient(
-        transport if transport is not None else make_transport(settings),
-        timeout=httpx.Timeout(settings.timeout),
-        trust_env=False,  # the transport routes proxies; no client mounts on top of it
-        follow_redirects=False,
-        headers={"User-Agent": settings.user_agent},
-    )
-
-
-def transport_for(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport:
-    """Where the fetcher sends requests given `client`: the transport of a `make_client`
-    client, else the client itself (`client.send()`, through a `ClientTransport`)."""
-    if isinstance(client, _RunClient):
-        return client.run_transport
-    from ._routing import ClientTransport
-
-    return ClientTransport(client)
 
 
 class Page:
