@@ -274,7 +274,14 @@ class Fetcher:
             for hop in range(MAX_REDIRECTS + 1):
                 if self._rate is not None and (hop or attempt_number > 1):
                     await self._rate.acquire()  # later requests of this URL (the first waited)
-                response = await self._send(chain, authorization)
+                request = self._request(chain, authorization)
+                try:
+                    response = await self._transport.handle_async_request(request)
+                except httpx.RemoteProtocolError as exc:
+                    if (empty := as_empty_reply(exc)) is None or empty is exc:
+                        raise
+                    raise empty from exc
+                response.request = request
                 try:
                     status = attempt.status = response.status_code
                     attempt.reason = response.reason_phrase
@@ -307,24 +314,14 @@ class Fetcher:
         except Exception as exc:  # noqa: BLE001 - every failure becomes data
             attempt.failure = classify(exc, timeout=settings.timeout)
 
-    async def _send(self, chain: RedirectChain, authorization: str | None) -> httpx.Response:
-        """Send the chain's next request; the response's body is still to be read."""
-        headers = self._headers.for_hop(
-            same_origin=chain.same_origin, authorization=authorization, cookie=chain.cookie
-        )
+    def _request(self, chain: RedirectChain, authorization: str | None) -> httpx.Request:
+        """The chain's next request, with the headers its hop carries."""
+        headers = self._headers.for_hop(chain.same_origin, authorization, chain.cookie)
         # `stream=` skips httpx's body encoding and automatic headers (our requests
         # have no body; the transport adds Host): a third of the cost.
-        request = httpx.Request(
+        return httpx.Request(
             chain.method, chain.url, headers=headers, stream=_NO_BODY, extensions=self._extensions
         )
-        try:
-            response = await self._transport.handle_async_request(request)
-        except httpx.RemoteProtocolError as exc:
-            if (empty := as_empty_reply(exc)) is None or empty is exc:
-                raise
-            raise empty from exc
-        response.request = request
-        return response
 
     async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
         """Stream the whole decoded body to a temporary file, then rename it into place.

@@ -56,7 +56,7 @@ class RequestHeaders:
         self._plain_only = httpx.Headers(plain)
 
     def for_hop(
-        self, *, same_origin: bool, authorization: str | None = None, cookie: str | None = None
+        self, same_origin: bool, authorization: str | None = None, cookie: str | None = None
     ) -> httpx.Headers:
         """The headers of one request of a redirect chain.
 
