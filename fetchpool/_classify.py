@@ -1,8 +1,13 @@
 """Why a fetch failed: an exception raised while fetching becomes a `Failure` (kind, message).
 
 Errors are recognised by type: the standard library's (`socket.gaierror`, `ssl.SSLError`,
-`OSError`), httpx's, the transport's `EmptyReply`, and the fetcher's own `FetchFailure`
-subclasses, each of which carries its kind.
+`OSError`), httpx's, the transport's `EmptyReply`, and the fetcher's own, each of which
+carries its kind:
+
+    FetchFailure
+      ├── RedirectError  (_redirects) too many redirects, a loop, a bad Location   redirect
+      ├── _TooLarge      (_fetch)     a body to save over `max_filesize`            size
+      └── _SaveError     (_fetch)     a body that could not be saved                invalid
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ import httpx
 from ._decode import DecodeError
 from ._models import Kind
 from ._tls import describe_verify_error
-from ._transport import EmptyReply
+from ._transport import EmptyReply, lookup_in_progress
 
-__all__ = ["Failure", "FetchFailure", "classify"]
+__all__ = ["Failure", "FetchFailure", "classify", "deadline_failure"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +107,12 @@ def classify(exc: BaseException, *, timeout: float) -> Failure:
     if isinstance(exc, httpx.HTTPError):
         return Failure(Kind.PROTOCOL, str(exc) or type(exc).__name__)
     return Failure(Kind.PROTOCOL, f"unexpected error: {type(exc).__name__}: {exc}")
+
+
+def deadline_failure(timeout: float) -> Failure:
+    """Why the deadline around a fetch ended it: a DNS lookup that had no answer in time
+    (the resolver marks one in progress), else a time-out."""
+    if lookup_in_progress.get() is not None:
+        lookup_in_progress.set(None)
+        return Failure(Kind.DNS, f"DNS lookup timed out (no answer in {timeout:g} s)")
+    return classify(TimeoutError(), timeout=timeout)

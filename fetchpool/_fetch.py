@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import httpx
 
-from ._classify import Failure, FetchFailure, classify
+from ._classify import Failure, FetchFailure, classify, deadline_failure
 from ._client import make_transport as make_transport  # _pool imports it from here
 from ._client import transport_for
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
@@ -31,7 +31,7 @@ from ._headers import RequestHeaders
 from ._models import Kind, Outcome, Result, Target
 from ._redirects import REDIRECT_BODY_CAP, RedirectChain, RedirectError, redirect_location
 from ._retry import Jitter, backoff, is_transient
-from ._transport import as_empty_reply, lookup_in_progress
+from ._transport import as_empty_reply
 
 if TYPE_CHECKING:
     from ._rate import RateLimiter
@@ -42,7 +42,7 @@ _NO_BODY = httpx.ByteStream(b"")  # the body of every request fetchpool sends (G
 
 
 class _TooLarge(FetchFailure):
-    """A body to save is over --max-filesize."""
+    """A body to save is over `max_filesize`."""
 
     kind = Kind.SIZE
 
@@ -213,14 +213,7 @@ class Fetcher:
                     await self._sleep(wait)
         except TimeoutError:
             # What the last attempt saw so far (a status, some bytes) is kept.
-            if lookup_in_progress.get() is not None:
-                # The deadline cut off a DNS lookup: the name server did not answer in time.
-                lookup_in_progress.set(None)
-                attempt.failure = Failure(
-                    Kind.DNS, f"DNS lookup timed out (no answer in {settings.timeout:g} s)"
-                )
-            else:
-                attempt.failure = classify(TimeoutError(), timeout=settings.timeout)
+            attempt.failure = deadline_failure(settings.timeout)
         return self._result(target, attempt, attempts, self._clock() - start)
 
     def _backoff(self, attempts: int, retry_after_header: str | None) -> float:
@@ -326,7 +319,7 @@ class Fetcher:
     async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
         """Stream the whole decoded body to a temporary file, then rename it into place.
 
-        --max-filesize counts the decoded bytes written; decoding stops as soon as it is over.
+        `max_filesize` counts the decoded bytes written; decoding stops as soon as it is over.
         """
         save = self._save
         assert save is not None
