@@ -24,7 +24,7 @@ def make_transport(settings: Settings) -> httpx.AsyncBaseTransport:
     for its proxy, and the rest straight on. Proxies come from `settings.proxy`, else from
     `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` in the environment.
     """
-    factory = context_factory(settings)  # checks --cacert now; the store loads later
+    factory = context_factory(settings)  # checks `cacert` now; the store loads later
     own = None
     if not settings.http2:
         own = FastTransport(ssl_context=factory, max_connections=settings.workers)

@@ -178,7 +178,7 @@ class Fetcher:
         """Fetch one target; always returns its one result (raises only on cancellation).
 
         With `page`, an accepted response's body is read into it (see `Page`) and the request
-        is a GET whatever `--method` says; a cached result is not used, as it has no body.
+        is a GET whatever `settings.method` says; a cached result is not used, as it has no body.
         """
         if target.invalid is not None:
             return Result.failed(target, Kind.INVALID, target.invalid)
@@ -190,7 +190,7 @@ class Fetcher:
             return cached.to_result(target)
         settings = self._settings
         if self._rate is not None:
-            # Waiting for a --rate slot is queueing, not fetching: it is not on the URL's clock.
+            # Waiting for a `rate` slot is queueing, not fetching: it is not on the URL's clock.
             await self._rate.acquire()
         start = self._clock()
         deadline = start + settings.timeout
