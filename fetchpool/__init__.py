@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from ._api import fetch
 from ._channel import Channel
+from ._client import make_client
 from ._config import Settings, StatusSet
 from ._errors import FetchpoolError, UsageError
-from ._fetch import Fetcher, make_client
+from ._fetch import Fetcher
 from ._models import Kind, Outcome, Result, Target
 from ._pool import Pool
 from ._source import TargetReader, check_url, open_inputs, parse_line

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._errors import UsageError
+from ._errors import SettingError
 from ._models import Outcome, Result, Target
 
 CACHE_FORMAT = "fetchpool-cache"
@@ -28,16 +28,14 @@ _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str) -> float:
-    """Parse `90s`, `30m`, `12h`, `1d` or a bare number of seconds; raise `UsageError` else."""
+    """Parse `90s`, `30m`, `12h`, `1d` or a bare number of seconds, the `max_age` of
+    `ResultCache.load`; raise `SettingError` (for `max_age`) else."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*", text)
     if not m:
-        raise UsageError(
-            f"invalid --max-cache-age value {text!r}: "
-            "expected a duration such as 90s, 30m, 12h or 1d"
-        )
+        raise SettingError("max_age", repr(text), "expected a duration such as 90s, 30m, 12h or 1d")
     seconds = float(m.group(1)) * _UNITS[m.group(2)]
     if not math.isfinite(seconds):
-        raise UsageError(f"invalid --max-cache-age value {text!r}: too large")
+        raise SettingError("max_age", repr(text), "too large")
     return seconds
 
 

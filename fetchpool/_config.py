@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ._errors import UsageError
+from ._errors import SettingError
 from ._version import __version__
 
 DEFAULT_WORKERS = 8
@@ -48,20 +48,17 @@ class StatusSet:
 
     @classmethod
     def parse(cls, text: str) -> StatusSet:
-        """Parse `200-299,301`; raise `UsageError` on anything else."""
+        """Parse `200-299,301`; raise `SettingError` (for `accept`) on anything else."""
         ranges: list[tuple[int, int]] = []
         for part in text.split(","):
             m = re.fullmatch(r"\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?", part)
             if not m:
-                raise UsageError(
-                    f"invalid --accept value {text!r}: expected codes like 200-299,301"
-                )
+                raise SettingError("accept", repr(text), "expected codes like 200-299,301")
             lo = int(m.group(1))
             hi = int(m.group(2) or lo)
             if not (100 <= lo <= hi <= 599):
-                raise UsageError(
-                    f"invalid --accept value {text!r}: "
-                    f"{part.strip()} is not a range of codes 100-599"
+                raise SettingError(
+                    "accept", repr(text), f"{part.strip()} is not a range of codes 100-599"
                 )
             ranges.append((lo, hi))
         return cls(tuple(ranges))
@@ -71,27 +68,30 @@ class StatusSet:
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
-def check_header_text(option: str, value: str, *, ascii_only: bool = True) -> None:
+def check_header_text(
+    name: str, value: str, *, shown: str | None = None, ascii_only: bool = True
+) -> None:
     """A value that goes into a request header must be on one line (and printable ASCII,
-    unless it is encoded on the way, as --user is)."""
+    unless it is encoded on the way, as `user` is); else a `SettingError` for `name` that
+    shows `shown`."""
     if any(c in value for c in "\r\n\0"):
-        raise UsageError(f"invalid {option}: the value contains a line break or NUL")
+        raise SettingError(name, shown, "the value contains a line break or NUL")
     if ascii_only and not value.isascii():
-        raise UsageError(f"invalid {option}: the value contains a non-ASCII character")
+        raise SettingError(name, shown, "the value contains a non-ASCII character")
 
 
-def _name_and_value(text: str, sep: str, option: str, expected: str) -> tuple[str, str]:
+def _name_and_value(text: str, sep: str, setting: str, expected: str) -> tuple[str, str]:
     name, found, value = text.partition(sep)
     name = name.strip()
     if not found or not _TOKEN.fullmatch(name):
-        raise UsageError(f"invalid {option} {text!r}: expected {expected}")
+        raise SettingError(setting, repr(text), f"expected {expected}")
     return name, value.strip()
 
 
 def parse_header(text: str) -> tuple[str, str]:
-    """Parse `Name: value` as given to `--header`; raise `UsageError` otherwise."""
-    name, value = _name_and_value(text, ":", "--header", "'Name: value'")
-    check_header_text(f"--header {text!r}", value)
+    """Parse one `Name: value` header; raise `SettingError` (for `header`) otherwise."""
+    name, value = _name_and_value(text, ":", "header", "'Name: value'")
+    check_header_text("header", value, shown=repr(text))
     return name, value
 
 
@@ -150,34 +150,34 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not (1 <= self.workers <= MAX_WORKERS):
-            raise UsageError(f"invalid --workers {self.workers}: must be 1..{MAX_WORKERS}")
+            raise SettingError("workers", str(self.workers), f"must be 1..{MAX_WORKERS}")
         if not (self.timeout > 0) or self.timeout == float("inf"):
-            raise UsageError(f"invalid --timeout {self.timeout:g}: must be a positive number")
+            raise SettingError("timeout", f"{self.timeout:g}", "must be a positive number")
         if self.retries < 0:
-            raise UsageError(f"invalid --retries {self.retries}: must be 0 or more")
+            raise SettingError("retries", str(self.retries), "must be 0 or more")
         if self.method not in METHODS:
-            raise UsageError(f"invalid --method {self.method!r}: must be GET or HEAD")
+            raise SettingError("method", repr(self.method), "must be GET or HEAD")
         if self.per_host is not None and self.per_host < 1:
-            raise UsageError(f"invalid --per-host {self.per_host}: must be 1 or more")
+            raise SettingError("per_host", str(self.per_host), "must be 1 or more")
         if self.rate is not None and not (0 < self.rate < float("inf")):
-            raise UsageError(f"invalid --rate {self.rate:g}: must be a positive number")
+            raise SettingError("rate", f"{self.rate:g}", "must be a positive number")
         if self.max_filesize is not None and self.max_filesize < 0:
-            raise UsageError(f"invalid --max-filesize {self.max_filesize}: must be 0 or more")
+            raise SettingError("max_filesize", str(self.max_filesize), "must be 0 or more")
         if self.user is not None and ":" not in self.user:
-            raise UsageError("invalid --user: expected USER:PASSWORD")
-        check_header_text("--user-agent", self.user_agent)
+            raise SettingError("user", None, "expected USER:PASSWORD")
+        check_header_text("user_agent", self.user_agent)
         if self.bearer is not None:
-            check_header_text("--bearer", self.bearer)
+            check_header_text("bearer", self.bearer)
         if self.user is not None:
-            check_header_text("--user", self.user, ascii_only=False)  # sent base64-encoded
+            check_header_text("user", self.user, ascii_only=False)  # sent base64-encoded
         if self.proxy is not None and not re.match(r"(?i)(https?|socks5h?)://[^/]", self.proxy):
-            raise UsageError(f"invalid --proxy {self.proxy!r}: expected http://host:port")
+            raise SettingError("proxy", repr(self.proxy), "expected http://host:port")
 
 
 def parse_cookie(text: str) -> tuple[str, str]:
-    """Parse `NAME=VALUE` as given to `--cookie`; raise `UsageError` otherwise."""
-    name, value = _name_and_value(text, "=", "--cookie", "NAME=VALUE")
+    """Parse one `NAME=VALUE` cookie; raise `SettingError` (for `cookie`) otherwise."""
+    name, value = _name_and_value(text, "=", "cookie", "NAME=VALUE")
     if ";" in value:
-        raise UsageError(f"invalid --cookie {text!r}: the value contains ';'")
-    check_header_text(f"--cookie {text!r}", value)
+        raise SettingError("cookie", repr(text), "the value contains ';'")
+    check_header_text("cookie", value, shown=repr(text))
     return name, value

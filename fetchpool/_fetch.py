@@ -1,4 +1,9 @@
-"""Fetch one URL into one `Result`: redirects, retries, the body cap, the deadline.
+"""Fetch one URL into one `Result`: its attempts within the URL's deadline, and the body of
+each final response (read up to the cap and discarded, read into a `Page`, or saved).
+
+The rules it applies have modules of their own: `_retry` (whether to try again and after how
+long), `_redirects` (following a chain), `_headers` (what each request carries), `_classify`
+(an exception as a kind and a message), `_client` (the transport requests go to).
 
 `Fetcher.fetch()` never raises for a URL that fails: every failure becomes a
 `Result` whose `kind` says why. Only cancellation propagates.
@@ -7,59 +12,45 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
-import socket
-import ssl
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import httpx
 
+from ._classify import Failure, FetchFailure, classify, deadline_failure
+from ._client import make_transport as make_transport  # _pool imports it from here
+from ._client import transport_for
 from ._config import MAX_REDIRECTS, TRANSIENT_STATUSES, Settings
 from ._deadline import Deadlines
 from ._decode import BodyDecoder, DecodeError
-from ._models import Kind, Outcome, Result, Target, basic_authorization
-from ._tls import context_factory, describe_verify_error
-from ._transport import FastTransport, Resolver, lookup_in_progress
+from ._headers import RequestHeaders
+from ._models import Kind, Outcome, Result, Target
+from ._redirects import REDIRECT_BODY_CAP, RedirectChain, RedirectError, redirect_location
+from ._retry import Jitter, backoff, is_transient
+from ._transport import as_empty_reply
 
 if TYPE_CHECKING:
     from ._rate import RateLimiter
     from ._save import SaveDir
 
-# Headers a user may pass with -H that must not follow a redirect to another origin.
-SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-REDIRECT_BODY_CAP = 64 * 1024  # read this much of a redirect's body to keep the connection
-BACKOFF_BASE = 0.25
-BACKOFF_MAX = 8.0
 PAGE_CAP = 10 * 1024 * 1024  # the most of a page that is read to find its links or anchors
 _NO_BODY = httpx.ByteStream(b"")  # the body of every request fetchpool sends (GET or HEAD)
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A classified error: why an attempt failed, in words a person understands."""
+class _TooLarge(FetchFailure):
+    """A body to save is over `max_filesize`."""
 
-    kind: Kind
-    message: str
-    transient: bool = False  # worth another attempt although of its kind (DNS: EAI_AGAIN)
+    kind = Kind.SIZE
 
 
-class _RedirectError(Exception):
-    """Too many redirects, or a loop."""
-
-
-class _TooLarge(Exception):
-    """A body to save is over --max-filesize."""
-
-
-class _SaveError(Exception):
+class _SaveError(FetchFailure):
     """A body could not be saved (no safe name, or the file system refused)."""
+
+    kind = Kind.INVALID
 
 
 class ResultLookup(Protocol):
@@ -70,193 +61,6 @@ class ResultLookup(Protocol):
 
 class _Cached(Protocol):
     def to_result(self, target: Target) -> Result: ...
-
-
-def make_transport(settings: Settings) -> httpx.AsyncBaseTransport:
-    """The transport of a run, sized for its workers.
-
-    fetchpool's own HTTP/1.1 transport (an O(1) connection pool); when HTTP/2 or a proxy is in
-    use, a `RoutingTransport` that sends each request through httpx's transport for HTTP/2 or
-    for its proxy, and the rest straight on. Proxies come from `settings.proxy`, else from
-    `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` in the environment.
-    """
-    factory = context_factory(settings)  # checks --cacert now; the store loads later
-    own = None
-    if not settings.http2:
-        own = FastTransport(ssl_context=factory, max_connections=settings.workers)
-    environment = {} if settings.proxy is not None else urllib.request.getproxies()
-    proxied = settings.proxy is not None or any(
-        environment.get(scheme) for scheme in ("http", "https", "all")
-    )
-    if own is not None and not proxied:  # NO_PROXY alone ("no") needs no proxy transport
-        return own
-    from ._routing import RoutingTransport
-    from ._transport._httpcore import use_resolver
-
-    # httpx's transports share one TLS context of their own (fetchpool's sets ALPN to
-    # http/1.1 on its), built now, and the run's one resolver.
-    context = factory()
-    resolver = own.resolver if own is not None else Resolver()
-    limits = httpx.Limits(
-        max_connections=settings.workers, max_keepalive_connections=settings.workers
-    )
-
-    def httpx_transport(proxy: httpx.Proxy | None = None) -> httpx.AsyncHTTPTransport:
-        transport = httpx.AsyncHTTPTransport(
-            verify=context, http2=settings.http2, limits=limits, proxy=proxy
-        )
-        use_resolver(transport, resolver)
-        return transport
-
-    return RoutingTransport(
-        own if own is not None else httpx_transport(),
-        through=httpx_transport,
-        proxy=settings.proxy,
-        environment=environment,
-        resolver=None if own is not None else resolver,  # fetchpool's own closes its own
-    )
-
-
-class _RunClient(httpx.AsyncClient):
-    """A client made by `make_client`: the fetcher sends to its transport directly."""
-
-    def __init__(self, transport: httpx.AsyncBaseTransport, **options: Any) -> None:
-        super().__init__(transport=transport, **options)
-        self.run_transport = transport
-
-
-def make_client(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """A client for sharing one run's connections between `fetch()` calls or `Pool`s.
-
-    Its transport is `transport`, else `make_transport(settings)`; given this client, the
-    fetcher sends to that transport directly, past the client layer. Closing the client
-    closes the transport.
-    """
-    return _RunClient(
-        transport if transport is not None else make_transport(settings),
-        timeout=httpx.Timeout(settings.timeout),
-        trust_env=False,  # the transport routes proxies; no client mounts on top of it
-        follow_redirects=False,
-        headers={"User-Agent": settings.user_agent},
-    )
-
-
-def transport_for(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport:
-    """Where the fetcher sends requests given `client`: the transport of a `make_client`
-    client, else the client itself (`client.send()`, through a `ClientTransport`)."""
-    if isinstance(client, _RunClient):
-        return client.run_transport
-    from ._routing import ClientTransport
-
-    return ClientTransport(client)
-
-
-def _cookie_header(jar: httpx.Cookies, url: httpx.URL) -> str | None:
-    """The Cookie header that `jar` sends to `url`, by the standard library's rules
-    (domain, path, secure, expiry)."""
-    probe = urllib.request.Request(str(url))
-    jar.jar.add_cookie_header(probe)
-    return probe.get_header("Cookie")
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """The exception and its causes, outermost first (cycle-safe)."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _describe_oserror(exc: OSError) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset by peer"
-    if exc.errno is not None and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
-
-
-def _describe_tls(exc: ssl.SSLError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS: {describe_verify_error(exc)}"
-    reason = exc.reason or str(exc)
-    return f"TLS: {str(reason).lower().replace('_', ' ')}"
-
-
-def classify(exc: BaseException, *, timeout: float) -> Failure:
-    """Map an exception raised while fetching to a `Failure` (kind and message)."""
-    causes = _chain(exc)
-    for cause in causes:
-        if isinstance(cause, socket.gaierror):
-            detail = cause.strerror or str(cause)
-            # A time-out or SERVFAIL may pass; "no such name" is an answer.
-            again = cause.errno == socket.EAI_AGAIN
-            if detail.startswith("DNS "):  # already says it ("DNS lookup timed out")
-                return Failure(Kind.DNS, detail, again)
-            return Failure(Kind.DNS, f"DNS: {detail.lower()}", again)
-        if isinstance(cause, ssl.SSLError):
-            return Failure(Kind.TLS, _describe_tls(cause))
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return Failure(Kind.TIMEOUT, f"timed out after {timeout:g} s")
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return Failure(Kind.INVALID, f"invalid URL: {exc}")
-    if isinstance(exc, _RedirectError):
-        return Failure(Kind.REDIRECT, str(exc))
-    if isinstance(exc, _TooLarge):
-        return Failure(Kind.SIZE, str(exc))
-    if isinstance(exc, _SaveError):
-        return Failure(Kind.INVALID, str(exc))
-    if isinstance(exc, DecodeError):
-        return Failure(Kind.PROTOCOL, str(exc))
-    if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc):
-        # An empty reply: the connection was closed on us (curl: "Empty reply from server").
-        return Failure(Kind.CONNECT, "server closed the connection without a response")
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
-        message = str(exc).rstrip(".") or "protocol error"
-        return Failure(Kind.PROTOCOL, message[0].lower() + message[1:])
-    oserrors = [c for c in causes if isinstance(c, OSError) and not isinstance(c, TimeoutError)]
-    if oserrors:
-        # The innermost error with an errno is the most specific ("connection refused").
-        specific = next((c for c in reversed(oserrors) if c.errno is not None), oserrors[-1])
-        return Failure(Kind.CONNECT, _describe_oserror(specific))
-    if isinstance(exc, httpx.ConnectError | httpx.ReadError | httpx.WriteError):
-        text = str(exc) or "connection failed"
-        return Failure(Kind.CONNECT, text[0].lower() + text[1:])
-    if isinstance(exc, httpx.HTTPError):
-        return Failure(Kind.PROTOCOL, str(exc) or type(exc).__name__)
-    return Failure(Kind.PROTOCOL, f"unexpected error: {type(exc).__name__}: {exc}")
-
-
-def retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # str.isdigit() alone also takes "²"
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    wall = time.time() if now is None else now
-    return max(0.0, when.timestamp() - wall)
-
-
-def _transient(failure: Failure | None, status: int | None) -> bool:
-    if failure is not None:
-        return failure.transient or failure.kind in (Kind.CONNECT, Kind.TIMEOUT)
-    return status in TRANSIENT_STATUSES
 
 
 class Page:
@@ -327,6 +131,8 @@ class Fetcher:
         sleep: async sleep, injectable for tests.
         cache: earlier OK results; a URL found there is not fetched again.
         transport: where requests go (see `make_transport`); it wins over `client`.
+        jitter: draws the backoff's random part from [low, high]; pass a seeded
+            `random.Random().uniform` (or a constant) for repeatable waits.
     """
 
     def __init__(
@@ -338,6 +144,7 @@ class Fetcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         cache: ResultLookup | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        jitter: Jitter = random.uniform,
     ) -> None:
         if transport is None:
             if client is None:
@@ -353,38 +160,9 @@ class Fetcher:
         self._deadlines = Deadlines(settings.timeout)
         self._clock = clock
         self._sleep = sleep
+        self._jitter = jitter
         self._cache = cache
-        given = {name.lower() for name, _ in settings.headers}
-        defaults = [
-            ("User-Agent", settings.user_agent),
-            ("Accept", "*/*"),
-            # Bodies that are only discarded may come compressed; a saved one should not need
-            # decoding (a server that compresses anyway is decoded as a stream, see _decode).
-            ("Accept-Encoding", "identity" if settings.save_dir else "gzip, deflate"),
-        ]
-        plain = [(k, v) for k, v in defaults if k.lower() not in given]
-        plain += [(k, v) for k, v in settings.headers if k.lower() not in SENSITIVE_HEADERS]
-        # Credentials go only to the origin of the URL as read, never past a
-        # redirect to another origin.
-        secrets = {k.lower(): (k, v) for k, v in settings.headers if k.lower() in SENSITIVE_HEADERS}
-        # --user and --bearer replace an Authorization given with -H; --cookie adds to -H Cookie.
-        if settings.user is not None:
-            secrets["authorization"] = ("Authorization", basic_authorization(settings.user))
-        if settings.bearer is not None:
-            secrets["authorization"] = ("Authorization", f"Bearer {settings.bearer}")
-        if settings.cookies:
-            cookies = [f"{name}={value}" for name, value in settings.cookies]
-            if "cookie" in secrets:
-                cookies.insert(0, secrets["cookie"][1])
-            secrets["cookie"] = ("Cookie", "; ".join(cookies))
-        # An Authorization of the run's own (--user, --bearer, -H) wins over the credentials
-        # of a URL, as curl's -u and -H do.
-        self._run_authorization = "authorization" in secrets
-        self._plain = plain
-        self._secrets = list(secrets.values())
-        # Built once: httpx copies a Headers object without normalising it again.
-        self._headers_with_secrets = httpx.Headers(plain + self._secrets)
-        self._headers = httpx.Headers(plain)
+        self._headers = RequestHeaders(settings)
         self._rate: RateLimiter | None = None
         if settings.rate:
             from ._rate import RateLimiter
@@ -400,7 +178,7 @@ class Fetcher:
         """Fetch one target; always returns its one result (raises only on cancellation).
 
         With `page`, an accepted response's body is read into it (see `Page`) and the request
-        is a GET whatever `--method` says; a cached result is not used, as it has no body.
+        is a GET whatever `settings.method` says; a cached result is not used, as it has no body.
         """
         if target.invalid is not None:
             return Result.failed(target, Kind.INVALID, target.invalid)
@@ -412,7 +190,7 @@ class Fetcher:
             return cached.to_result(target)
         settings = self._settings
         if self._rate is not None:
-            # Waiting for a --rate slot is queueing, not fetching: it is not on the URL's clock.
+            # Waiting for a `rate` slot is queueing, not fetching: it is not on the URL's clock.
             await self._rate.acquire()
         start = self._clock()
         deadline = start + settings.timeout
@@ -425,32 +203,21 @@ class Fetcher:
                     if attempts > 1:
                         attempt = _Attempt(save_path=attempt.save_path)
                     await self._attempt(target, attempt, attempts, page)
-                    if attempts > settings.retries or not _transient(
+                    if attempts > settings.retries or not is_transient(
                         attempt.failure, attempt.status
                     ):
                         break
                     wait = self._backoff(attempts, attempt.retry_after)
-                    if wait is None or self._clock() + wait >= deadline:
+                    if self._clock() + wait >= deadline:
                         break
                     await self._sleep(wait)
         except TimeoutError:
             # What the last attempt saw so far (a status, some bytes) is kept.
-            if lookup_in_progress.get() is not None:
-                # The deadline cut off a DNS lookup: the name server did not answer in time.
-                lookup_in_progress.set(None)
-                attempt.failure = Failure(
-                    Kind.DNS, f"DNS lookup timed out (no answer in {settings.timeout:g} s)"
-                )
-            else:
-                attempt.failure = classify(TimeoutError(), timeout=settings.timeout)
+            attempt.failure = deadline_failure(settings.timeout)
         return self._result(target, attempt, attempts, self._clock() - start)
 
-    def _backoff(self, attempts: int, retry_after_header: str | None) -> float | None:
-        asked = retry_after(retry_after_header)
-        if asked is not None:
-            return asked
-        ceiling: float = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempts - 1))
-        return ceiling * random.uniform(0.5, 1.0)
+    def _backoff(self, attempts: int, retry_after_header: str | None) -> float:
+        return backoff(attempts, retry_after_header, jitter=self._jitter)
 
     def _result(self, target: Target, attempt: _Attempt, attempts: int, elapsed: float) -> Result:
         failure = attempt.failure
@@ -494,29 +261,19 @@ class Fetcher:
             authorization = None  # from the URL's own credentials, for its origin only
             if target.credentials is not None:
                 url = url.copy_with(userinfo=b"")  # sent as a header, never in the URL
-                if not self._run_authorization:
+                if not self._headers.has_authorization:
                     authorization = target.credentials.basic_authorization()
-            first_origin = None  # known once a redirect is followed
-            same_origin = True
-            method = settings.method if page is None else "GET"
-            # Cookies set during this chain, for its later hops only: made when a redirect
-            # sets one, so a chain without Set-Cookie (nearly all) never builds a jar.
-            jar: httpx.Cookies | None = None
-            cookie = None  # the jar's Cookie header for this hop
-            seen: set[tuple[str, str | None]] = set()  # (URL, cookies sent): a repeat is a loop
+            chain = RedirectChain(url, settings.method if page is None else "GET")
             for hop in range(MAX_REDIRECTS + 1):
-                if authorization is None and cookie is None:
-                    headers = self._headers_with_secrets if same_origin else self._headers
-                else:
-                    headers = self._hop_headers(same_origin, authorization, cookie)
                 if self._rate is not None and (hop or attempt_number > 1):
                     await self._rate.acquire()  # later requests of this URL (the first waited)
-                # `stream=` skips httpx's body encoding and automatic headers (our requests
-                # have no body; the transport adds Host): a third of the cost.
-                request = httpx.Request(
-                    method, url, headers=headers, stream=_NO_BODY, extensions=self._extensions
-                )
-                response = await self._transport.handle_async_request(request)
+                request = self._request(chain, authorization)
+                try:
+                    response = await self._transport.handle_async_request(request)
+                except httpx.RemoteProtocolError as exc:
+                    if (empty := as_empty_reply(exc)) is None or empty is exc:
+                        raise
+                    raise empty from exc
                 response.request = request
                 try:
                     status = attempt.status = response.status_code
@@ -526,45 +283,17 @@ class Fetcher:
                     attempt.http_version = response.http_version
                     if status in TRANSIENT_STATUSES:
                         attempt.retry_after = response.headers.get("retry-after")
-                    location = (
-                        response.headers.get("location")
-                        if settings.follow_redirects and status in REDIRECT_STATUSES
-                        else None
-                    )
+                    location = redirect_location(response) if settings.follow_redirects else None
                     if location:
                         await self._drain(response, REDIRECT_BODY_CAP, None)
-                        if first_origin is None:
-                            first_origin = _origin(url)
-                        seen.add((str(url), cookie))
-                        try:
-                            url = response.url.join(location)
-                        except httpx.InvalidURL as exc:
-                            raise _RedirectError(f"bad redirect Location: {exc}") from exc
-                        if url.userinfo:
-                            # Only the input URL's credentials are sent; a Location's are
-                            # dropped, so no output (final_url) ever shows them.
-                            url = url.copy_with(userinfo=b"")
-                        if url.scheme not in ("http", "https"):
-                            raise _RedirectError(f"redirect to unsupported scheme {url.scheme!r}")
-                        if "set-cookie" in response.headers:
-                            if jar is None:
-                                jar = httpx.Cookies()
-                            jar.extract_cookies(response)
-                        if jar is not None:
-                            cookie = _cookie_header(jar, url)
-                        # The same URL with other cookies is a new request (a cookie gate).
-                        if (str(url), cookie) in seen:
-                            raise _RedirectError(f"redirect loop after {hop + 1} redirects")
-                        same_origin = same_origin and _origin(url) == first_origin
-                        if response.status_code == 303 and method != "HEAD":
-                            method = "GET"
+                        chain.follow(response, location)
                         continue
                     if page is not None and status in settings.accept:
                         await self._read_page(response, page, attempt)
                     elif (
                         self._save is not None
-                        and method != "HEAD"
-                        and response.status_code in settings.accept
+                        and chain.method != "HEAD"
+                        and status in settings.accept
                     ):
                         await self._save_body(target, response, attempt)
                     else:
@@ -574,33 +303,23 @@ class Fetcher:
                     # A transport's response: closing its stream is all aclose() would do,
                     # without httpx's per-call context manager.
                     await cast(httpx.AsyncByteStream, response.stream).aclose()
-            raise _RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
+            raise RedirectError(f"too many redirects (more than {MAX_REDIRECTS})")
         except Exception as exc:  # noqa: BLE001 - every failure becomes data
             attempt.failure = classify(exc, timeout=settings.timeout)
 
-    def _hop_headers(
-        self, same_origin: bool, authorization: str | None, cookie: str | None
-    ) -> httpx.Headers:
-        """The headers of a request that carries more than the run's own: a URL's credentials
-        (on its origin only), or cookies set earlier in the chain (after the run's own)."""
-        headers = list(self._plain)
-        if same_origin:
-            headers += self._secrets
-            if authorization is not None:
-                headers.append(("Authorization", authorization))
-        if cookie is not None:
-            for index, (name, value) in enumerate(headers):
-                if name.lower() == "cookie":
-                    headers[index] = (name, f"{value}; {cookie}")
-                    break
-            else:
-                headers.append(("Cookie", cookie))
-        return httpx.Headers(headers)
+    def _request(self, chain: RedirectChain, authorization: str | None) -> httpx.Request:
+        """The chain's next request, with the headers its hop carries."""
+        headers = self._headers.for_hop(chain.same_origin, authorization, chain.cookie)
+        # `stream=` skips httpx's body encoding and automatic headers (our requests
+        # have no body; the transport adds Host): a third of the cost.
+        return httpx.Request(
+            chain.method, chain.url, headers=headers, stream=_NO_BODY, extensions=self._extensions
+        )
 
     async def _save_body(self, target: Target, response: httpx.Response, attempt: _Attempt) -> None:
         """Stream the whole decoded body to a temporary file, then rename it into place.
 
-        --max-filesize counts the decoded bytes written; decoding stops as soon as it is over.
+        `max_filesize` counts the decoded bytes written; decoding stops as soon as it is over.
         """
         save = self._save
         assert save is not None

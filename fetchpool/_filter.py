@@ -12,19 +12,19 @@ from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import urlsplit
 
-from ._errors import UsageError
+from ._errors import SettingError
 
 Decision = Literal["keep", "excluded", "other-shard"]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """Parse `K/N` as given to `--shard`; raise `UsageError` unless 1 <= K <= N."""
+    """Parse a shard `K/N`; raise `SettingError` (for `shard`) unless 1 <= K <= N."""
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not m:
-        raise UsageError(f"invalid --shard value {text!r}: expected K/N, such as 1/4")
+        raise SettingError("shard", repr(text), "expected K/N, such as 1/4")
     k, n = int(m.group(1)), int(m.group(2))
     if not 1 <= k <= n:
-        raise UsageError(f"invalid --shard value {text!r}: K must be between 1 and N")
+        raise SettingError("shard", repr(text), "K must be between 1 and N")
     return k, n
 
 
@@ -58,13 +58,13 @@ def shard_of(url: str, n: int) -> int:
     return int.from_bytes(digest, "big") % n + 1
 
 
-def _compile(option: str, patterns: Sequence[str]) -> tuple[re.Pattern[str], ...]:
+def _compile(name: str, patterns: Sequence[str]) -> tuple[re.Pattern[str], ...]:
     compiled = []
     for pattern in patterns:
         try:
             compiled.append(re.compile(pattern))
         except re.error as exc:
-            raise UsageError(f"invalid {option} regex {pattern!r}: {exc}") from None
+            raise SettingError(name, repr(pattern), str(exc)) from None
     return tuple(compiled)
 
 
@@ -86,10 +86,10 @@ class LinkFilter:
         exclude: Sequence[str] = (),
         shard: tuple[int, int] | None = None,
     ) -> None:
-        self._include = _compile("--include", include)
-        self._exclude = _compile("--exclude", exclude)
+        self._include = _compile("include", include)
+        self._exclude = _compile("exclude", exclude)
         if shard is not None and not 1 <= shard[0] <= shard[1]:
-            raise UsageError(f"invalid --shard value {shard[0]}/{shard[1]}: K must be 1..N")
+            raise SettingError("shard", f"{shard[0]}/{shard[1]}", "K must be 1..N")
         self._shard = shard
 
     def decide(self, url: str) -> Decision:

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
-from ._errors import UsageError
+from ._errors import SettingError
 
 __all__ = ["RateLimiter"]
 
@@ -31,7 +31,7 @@ class RateLimiter:
         sleep: awaitable sleep in seconds; injectable for tests.
 
     Raises:
-        UsageError: `rate` is not a positive finite number.
+        SettingError: `rate` is not a positive finite number.
     """
 
     def __init__(
@@ -42,7 +42,7 @@ class RateLimiter:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         if not (rate > 0 and math.isfinite(rate)):
-            raise UsageError(f"invalid --rate {rate:g}: must be a positive number per second")
+            raise SettingError("rate", f"{rate:g}", "must be a positive number per second")
         self.rate = rate
         self._interval = 1.0 / rate
         self._clock = clock

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from ._errors import UsageError
+from ._errors import SettingError
 
 __all__ = ["SaveDir", "file_name_for_url"]
 
@@ -144,20 +144,21 @@ class SaveDir:
         overwrite: let `commit()` replace an existing file instead of raising `FileExistsError`.
 
     Raises:
-        UsageError: `root` cannot be created, is not a directory, or is not writable.
+        SettingError: (for `save_dir`) `root` cannot be created, is not a directory, or is
+            not writable.
     """
 
     def __init__(self, root: Path, *, overwrite: bool = False) -> None:
         try:
             root.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
-            raise UsageError(f"invalid --save {root}: not a directory") from None
+            raise SettingError("save_dir", str(root), "not a directory") from None
         except OSError as exc:
-            raise UsageError(f"invalid --save {root}: cannot create it: {exc.strerror}") from None
+            raise SettingError("save_dir", str(root), f"cannot create it: {exc.strerror}") from None
         if not root.is_dir():
-            raise UsageError(f"invalid --save {root}: not a directory")
+            raise SettingError("save_dir", str(root), "not a directory")
         if not os.access(root, os.W_OK | os.X_OK):
-            raise UsageError(f"invalid --save {root}: not writable")
+            raise SettingError("save_dir", str(root), "not writable")
         self.root = root
         self.overwrite = overwrite
         self._real_root = root.resolve()

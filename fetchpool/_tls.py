@@ -23,7 +23,7 @@ import ssl
 from collections.abc import Callable
 
 from ._config import Settings
-from ._errors import UsageError
+from ._errors import SettingError
 
 __all__ = ["check_cacert", "client_context", "context_factory", "describe_verify_error"]
 
@@ -47,7 +47,8 @@ _MISMATCH_HOST = re.compile(r"not valid for '(.*)'\.?$")
 
 
 def check_cacert(path: str) -> None:
-    """Raise `UsageError` naming `path` unless it is a readable PEM file of certificates."""
+    """Raise `SettingError` (for `cacert`) unless `path` is a readable PEM file of
+    certificates."""
     probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # bare: no default store to load
     try:
         probe.load_verify_locations(cafile=path)
@@ -59,7 +60,7 @@ def check_cacert(path: str) -> None:
                 problem = "not a valid PEM file of certificates"
         else:
             problem = (exc.strerror or str(exc)).lower()
-        raise UsageError(f"invalid --cacert {path}: {problem}") from None
+        raise SettingError("cacert", path, problem) from None
 
 
 def client_context(*, verify: bool = True, cacert: str | None = None) -> ssl.SSLContext:
@@ -96,7 +97,7 @@ def context_factory(settings: Settings) -> Callable[[], ssl.SSLContext]:
     """Builds contexts with the run's trust; the `--cacert` file is checked now, loaded later.
 
     Raises:
-        UsageError: when `settings.cacert` is not a readable PEM file of certificates.
+        SettingError: when `settings.cacert` is not a readable PEM file of certificates.
     """
     if settings.cacert is not None:
         check_cacert(settings.cacert)

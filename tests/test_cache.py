@@ -11,6 +11,7 @@ from fetchpool import _cache
 from fetchpool._cache import CachedEntry, ResultCache, parse_duration
 from fetchpool._errors import UsageError
 from fetchpool._models import Kind, Outcome, Result, Target
+from fetchpool.cli.errors import usage_message
 
 DAY = 86400.0
 
@@ -275,5 +276,6 @@ def test_durations_parse_to_seconds(text: str, seconds: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "d", "1w", "-5m", "1 day", "1dd", "inf", "nan", "1e3", "1D"])
 def test_anything_else_is_not_a_duration(text: str) -> None:
-    with pytest.raises(UsageError, match="--max-cache-age"):
+    with pytest.raises(UsageError, match=r"^invalid max_age ") as info:
         parse_duration(text)
+    assert "--max-cache-age" in usage_message(info.value)

@@ -15,6 +15,7 @@ import h11
 import httpx
 import pytest
 
+from fetchpool._transport import EmptyReply, as_empty_reply
 from fetchpool._transport._parser import DONE, UNTIL_CLOSE, ResponseParser
 
 SEEDS = range(400)
@@ -188,3 +189,16 @@ def test_an_end_of_connection_mid_message_says_what_was_cut(data: bytes, text: s
     error = parser.eof_error()
     assert isinstance(error, httpx.RemoteProtocolError)
     assert text in str(error)
+
+
+def test_an_end_of_connection_before_any_byte_is_an_empty_reply() -> None:
+    parser = ResponseParser()
+    parser.expect(is_head=False)
+    assert isinstance(parser.eof_error(), EmptyReply)
+
+
+def test_httpx_transports_empty_reply_is_mapped_to_the_typed_one() -> None:
+    # httpcore's words, under httpx's own transports (HTTP/2, proxies, a caller's client).
+    foreign = httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    assert isinstance(as_empty_reply(foreign), EmptyReply)
+    assert as_empty_reply(httpx.RemoteProtocolError("illegal status line")) is None

@@ -13,6 +13,7 @@ import pytest
 
 from fetchpool._errors import UsageError
 from fetchpool._rate import RateLimiter
+from fetchpool.cli.errors import usage_message
 
 
 class FakeTime:
@@ -183,8 +184,9 @@ def test_a_late_wake_up_never_lets_two_starts_come_closer_than_one_interval() ->
 
 @pytest.mark.parametrize("rate", [0, -1, math.nan, math.inf])
 def test_rate_must_be_a_positive_finite_number(rate: float) -> None:
-    with pytest.raises(UsageError, match="--rate"):
+    with pytest.raises(UsageError, match=r"^invalid rate ") as info:
         RateLimiter(rate)
+    assert "--rate" in usage_message(info.value)
 
 
 def test_real_clock_ten_requests_at_fifty_per_second() -> None:

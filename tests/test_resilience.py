@@ -13,7 +13,7 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -25,6 +25,7 @@ from httpserver import HTTPTestServer
 
 import fetchpool
 from fetchpool import Kind, Outcome, Result
+from fetchpool._retry import retry_after
 
 T = TypeVar("T")
 
@@ -192,14 +193,16 @@ def test_every_transient_status_of_the_contract_is_retried(
     assert (result.outcome, result.status, result.attempts) == (Outcome.OK, 200, 2)
 
 
-def test_backoff_doubles_per_attempt_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
-    fetcher = fetchpool.Fetcher(httpx.AsyncClient(), fetchpool.Settings())
+def test_backoff_doubles_per_attempt_with_jitter() -> None:
+    def fetcher_drawing(jitter: Callable[[float, float], float]) -> fetchpool.Fetcher:
+        return fetchpool.Fetcher(httpx.AsyncClient(), fetchpool.Settings(), jitter=jitter)
+
     highest = [min(8.0, 0.25 * 2 ** (n - 1)) for n in range(1, 8)]
-    monkeypatch.setattr(fetchpool._fetch.random, "uniform", lambda lo, hi: hi)
-    assert [fetcher._backoff(n, None) for n in range(1, 8)] == highest
-    monkeypatch.setattr(fetchpool._fetch.random, "uniform", lambda lo, hi: lo)
-    assert [fetcher._backoff(n, None) for n in range(1, 8)] == [h / 2 for h in highest]
-    monkeypatch.undo()
+    top = fetcher_drawing(lambda lo, hi: hi)
+    assert [top._backoff(n, None) for n in range(1, 8)] == highest
+    bottom = fetcher_drawing(lambda lo, hi: lo)
+    assert [bottom._backoff(n, None) for n in range(1, 8)] == [h / 2 for h in highest]
+    fetcher = fetchpool.Fetcher(httpx.AsyncClient(), fetchpool.Settings())
     draws = {fetcher._backoff(3, None) for _ in range(20)}
     assert len(draws) > 1  # jittered, not a fixed wait
     assert all(0.5 <= d <= 1.0 for d in draws)
@@ -238,7 +241,7 @@ def test_a_retry_after_that_is_not_a_number_falls_back_to_the_backoff(
     fresh_server: HTTPTestServer,
 ) -> None:
     # "²" is a digit to str.isdigit() but not a number to float(): a hostile server's header.
-    assert fetchpool._fetch.retry_after("\u00b2") is None
+    assert retry_after("\u00b2") is None
     result = fetch_one(fresh_server.url("/flaky/rs/1/503?retry_after=%C2%B2"), retries=1)
     assert (result.outcome, result.status, result.attempts) == (Outcome.OK, 200, 2)
 

@@ -25,7 +25,7 @@ import pytest
 from httpserver import HTTPTestServer
 
 from fetchpool import Kind
-from fetchpool._fetch import classify
+from fetchpool._classify import classify
 from fetchpool._transport import Resolver, ThreadBackend, lookup_in_progress
 from fetchpool._transport._resolver import Address, Done, resolver_timing
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 import httpx
 
 from ._connection import Connection, Expired, Origin, ResponseStream, StaleConnection
+from ._errors import EmptyReply
 from ._parser import BROKEN, HEAD
 from ._pool import ConnectionPool
 from ._resolver import ADDRESS_ATTEMPT_TIMEOUT, Resolver, is_ip_literal, lookup_in_progress
@@ -167,9 +168,7 @@ class FastTransport(httpx.AsyncBaseTransport):
                 conn = None
                 if retried or method not in _IDEMPOTENT or body:
                     pool.free_slot_only()
-                    raise httpx.RemoteProtocolError(
-                        "server disconnected without sending a response"
-                    ) from None
+                    raise EmptyReply() from None
                 retried = True
             except BaseException:
                 conn.close()

@@ -20,6 +20,8 @@ from collections import deque
 
 import httpx
 
+from ._errors import EmptyReply
+
 __all__ = [
     "BROKEN",
     "CHUNKED",
@@ -35,6 +37,7 @@ __all__ = [
     "parse_fields",
     "parse_fields_fully",
 ]
+
 
 MAX_HEAD_BYTES = 64 * 1024  # status line + headers; more is a protocol error, as in h11
 MAX_CHUNK_LINE = 4 * 1024  # a chunk-size line or one trailer line
@@ -183,10 +186,10 @@ class ResponseParser:
             self._finish()
             return None
         if state == HEAD:
+            if not self.received:
+                return EmptyReply()
             return httpx.RemoteProtocolError(
-                "server disconnected without sending a response"
-                if not self.received
-                else "server disconnected in the middle of the response headers"
+                "server disconnected in the middle of the response headers"
             )
         if state == LENGTH:
             return httpx.RemoteProtocolError(

@@ -28,6 +28,7 @@ from .._models import Result
 from .._source import Input, open_inputs
 from .._stats import RunStats
 from .._version import __version__
+from .errors import usage_message
 from .runner import Display, Env, ExitStatus, RunPlan, RunView, execute
 from .sinks import FORMATTERS, DocumentSink, LineSink, ResultSink
 
@@ -770,7 +771,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             default_map=default_map_for(command_, options),  # the command line still wins
         )
     except UsageError as exc:
-        print(f"fetchpool: error: {exc}", file=sys.stderr)
+        print(f"fetchpool: error: {usage_message(exc)}", file=sys.stderr)
         sys.exit(ExitStatus.USAGE)
     except typer.TyperException as exc:
         message = " ".join(exc.format_message().split())

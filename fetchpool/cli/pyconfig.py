@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from .._config import Settings, StatusSet, parse_cookie, parse_header
 from .._errors import UsageError
+from .errors import usage_message
 
 PYPROJECT = "pyproject.toml"
 
@@ -232,7 +233,7 @@ def parse_options(path: Path, table: object) -> dict[str, object]:
             try:
                 spec.check(coerced)
             except UsageError as exc:
-                raise UsageError(f"{where} {raw_key}: {exc}") from None
+                raise UsageError(f"{where} {raw_key}: {usage_message(exc)}") from None
         options[key] = coerced
     return options
 
