@@ -9,7 +9,13 @@ The core (this package outside `fetchpool.cli`) imports neither Typer nor Rich.
 from __future__ import annotations
 
 from ._api import fetch
-from ._channel import Channel
+from ._channel import (
+    BrokenResourceError,
+    Channel,
+    ClosedResourceError,
+    EndOfChannel,
+    WouldBlock,
+)
 from ._config import Settings, StatusSet
 from ._errors import FetchpoolError, UsageError
 from ._fetch import Fetcher, make_client
@@ -19,7 +25,10 @@ from ._source import TargetReader, check_url, open_inputs, parse_line
 from ._version import __version__
 
 __all__ = [
+    "BrokenResourceError",
     "Channel",
+    "ClosedResourceError",
+    "EndOfChannel",
     "Fetcher",
     "FetchpoolError",
     "Kind",
@@ -31,6 +40,7 @@ __all__ = [
     "Target",
     "TargetReader",
     "UsageError",
+    "WouldBlock",
     "__version__",
     "check_url",
     "fetch",

@@ -18,7 +18,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ._channel import Channel, ChannelClosed, EndOfStream
+from ._channel import (
+    BrokenResourceError,
+    Channel,
+    ClosedResourceError,
+    EndOfChannel,
+    WouldBlock,
+)
 from ._config import Settings
 from ._fetch import Fetcher, ResultLookup, make_transport
 from ._models import Kind, Result, Target
@@ -241,7 +247,9 @@ class Pool:
                 seq += 1
                 unfinished[seq] = target  # from here on, the target is accounted for
                 self.read_count += 1
-                if not queue.send_nowait((seq, target)):  # the fast path: no loop turn
+                try:
+                    queue.send_nowait((seq, target))  # the fast path: no loop turn
+                except WouldBlock:
                     await queue.send((seq, target))
             self.input_done = True
         finally:
@@ -268,13 +276,13 @@ class Pool:
                 next_item = None
             else:
                 try:
-                    item = queue.receive_nowait()
-                except asyncio.QueueEmpty:
+                    item = queue.receive_nowait()  # the fast path: no loop turn
+                except WouldBlock:
                     try:
                         item = await queue.receive()
-                    except EndOfStream:
+                    except EndOfChannel:
                         return
-                except EndOfStream:
+                except EndOfChannel:
                     return
                 seq, target = item
                 host = ""
@@ -296,7 +304,9 @@ class Pool:
             if hosts is not None:
                 next_item = hosts.release(host)
             try:
-                if not results.send_nowait(result):
+                try:
+                    results.send_nowait(result)  # the fast path: no loop turn
+                except WouldBlock:
                     try:
                         await results.send(result)
                     except asyncio.CancelledError:
@@ -304,7 +314,7 @@ class Pool:
                         results.send_nowait(result, force=True)
                         del unfinished[seq]
                         raise
-            except ChannelClosed:
+            except (BrokenResourceError, ClosedResourceError):
                 self.cancel("results are no longer read")
                 return
             del unfinished[seq]
@@ -327,5 +337,5 @@ class Pool:
                 results.send_nowait(
                     Result.cancelled(target, reason, elapsed=now - since), force=True
                 )
-        except ChannelClosed:
+        except (BrokenResourceError, ClosedResourceError):
             return  # nobody is reading results any more

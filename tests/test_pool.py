@@ -58,7 +58,10 @@ def test_library_does_not_import_typer_or_rich() -> None:
 
 def test_public_api_is_deliberate() -> None:
     assert set(fetchpool.__all__) == {
+        "BrokenResourceError",
         "Channel",
+        "ClosedResourceError",
+        "EndOfChannel",
         "Fetcher",
         "FetchpoolError",
         "Kind",
@@ -70,6 +73,7 @@ def test_public_api_is_deliberate() -> None:
         "Target",
         "TargetReader",
         "UsageError",
+        "WouldBlock",
         "__version__",
         "check_url",
         "fetch",

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Protocol, TextIO, TypeVar
 
-from .._channel import Channel, EndOfStream
+from .._channel import Channel, EndOfChannel, WouldBlock
 from .._config import Settings
 from .._links import LinkOptions, LinkSource, Places, filter_targets, keep
 from .._models import Result, Target
@@ -284,7 +284,7 @@ async def _run(
                     while True:  # take every result that is ready, then flush once
                         try:
                             output.take(results.receive_nowait())
-                        except (asyncio.QueueEmpty, EndOfStream):
+                        except (WouldBlock, EndOfChannel):
                             break
                     output.take_late()
                     output.flush()
