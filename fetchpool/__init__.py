@@ -4,6 +4,29 @@
         print(result.outcome, result.status, result.url)
 
 The core (this package outside `fetchpool.cli`) imports neither Typer nor Rich.
+
+Layout, in the order data flows (each stage only hands on; none calls back into the one
+before it):
+
+    input lines    _source.TargetReader     a `TargetSource`: lazy lines → `Target`s;
+                   _links.FilteredTargets     --include/--exclude/--shard over a URL list;
+                   _links.LinkSource          or the links of documents and pages (--extract)
+        │  async for target               after a cancel the pool asks `leftovers()`
+        ▼
+    pool           _pool.Pool.run           reader → bounded queue → N workers, each
+                                              `_fetch.Fetcher.fetch` (or `_check.LinkChecker`)
+        │  _channel.Channel[Result]       the pool closes the send side at the end;
+        ▼                                   a consumer that stops closes the receive side
+    results        fetch() (_api)           the library: `async for result in fetch(...)`
+                   cli/runner._Output       the CLI: sink, cache and `RunStats`, one writer
+        │
+        ▼
+    sink           cli/sinks, cli/table     plain, JSONL, CSV, the live table, reports
+
+Stopping flows down the same way: a signal or `--max-time` (cli/runner) calls
+`Pool.cancel()`, whose workers end and whose unfinished targets come out as CANCELLED
+results at the end of the same channel. Shared pieces: `_config.Settings` (every default,
+once), `_models` (frozen `Target` and `Result`), `_stats.RunStats`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Either side says "stop" by closing its end, and the other side sees it:
 - `close()` (the send side, end of input): receivers take what is left, then their
   `async for` ends (`receive()` raises `EndOfChannel`). No sentinels, no counters.
 - `close_receive()` (the receive side, the consumer stops): senders, waiting or not, get
-  `BrokenResourceError`; what was waiting in the channel is dropped.
+  `BrokenResourceError`; what was waiting in the channel is dropped. A sender that is busy
+  elsewhere (a worker in a long fetch) learns it at once from `wait_receive_closed()`.
 
     Exception            raised by            when
     WouldBlock           send_nowait()        the channel is full
@@ -70,6 +71,7 @@ class Channel(Generic[T]):
         self._receive_closed = False
         self._getters: deque[asyncio.Future[None]] = deque()
         self._putters: deque[asyncio.Future[None]] = deque()
+        self._watchers: deque[asyncio.Future[None]] = deque()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -87,16 +89,23 @@ class Channel(Generic[T]):
     def close(self) -> None:
         """The send side is done: receivers take what is left, then get `EndOfChannel`."""
         self._closed = True
-        self._wake_all()
+        self._wake_all(self._getters, self._putters)
 
     def close_receive(self) -> None:
         """The receive side is done: every send from now on raises `BrokenResourceError`."""
         self._receive_closed = True
         self._items.clear()
-        self._wake_all()
+        self._wake_all(self._getters, self._putters, self._watchers)
 
-    def _wake_all(self) -> None:
-        for waiters in (self._getters, self._putters):
+    async def wait_receive_closed(self) -> None:
+        """Return once the receive side is closed: a sender busy elsewhere learns it at once."""
+        if not self._receive_closed:
+            waiter = asyncio.get_running_loop().create_future()
+            self._watchers.append(waiter)
+            await waiter
+
+    def _wake_all(self, *queues: deque[asyncio.Future[None]]) -> None:
+        for waiters in queues:
             while waiters:
                 waiter = waiters.popleft()
                 if not waiter.done():
