@@ -21,6 +21,7 @@ from fetchpool.cli.literal import printable
 from fetchpool.cli.progress import ProgressLine
 from fetchpool.cli.summary import format_summary, summary_renderable
 from fetchpool.cli.table import TableSink, fit_middle
+from fetchpool.cli.view import RunSnapshot, RunView
 
 BASE = "http://127.0.0.1:8000"
 LONG_URL = BASE + "/start-of-path/" + "x" * 150 + "/end-of-path.html"
@@ -36,19 +37,9 @@ def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-class FakeView:
-    """A run view whose busy workers and total the test sets."""
-
-    def __init__(self, busy: Sequence[tuple[Target, float]] = (), total: int | None = None):
-        self.busy = list(busy)
-        self._total = total
-
-    def in_flight(self) -> Sequence[tuple[Target, float]]:
-        return list(self.busy)
-
-    @property
-    def total(self) -> int | None:
-        return self._total
+def view_of(busy: Sequence[tuple[Target, float]] = (), total: int | None = None) -> RunView:
+    """A run view with the busy workers and total the test sets, as if published."""
+    return RunView(RunSnapshot(tuple(busy), total))
 
 
 def console(width: int, *, interactive: bool = False, color: bool = False) -> Console:
@@ -95,10 +86,10 @@ def cancelled(url: str) -> Result:
 
 
 def run_sink(
-    con: Console, results: Sequence[Result], *, view: FakeView | None = None, **kwargs: bool
+    con: Console, results: Sequence[Result], *, view: RunView | None = None, **kwargs: bool
 ) -> RunStats:
     stats = RunStats()
-    sink = TableSink(console=con, view=view or FakeView(), stats=stats, **kwargs)
+    sink = TableSink(console=con, view=view or view_of(), stats=stats, **kwargs)
     sink.start()
     for result in results:
         stats.add(result)
@@ -256,7 +247,7 @@ def test_markup_and_escape_sequences_from_outside_render_literally() -> None:
 
 def test_outside_text_cannot_inject_escapes_into_a_coloured_live_display() -> None:
     con = console(200, interactive=True, color=True)
-    view = FakeView(busy=[(Target(HOSTILE_URL), 0.0)])
+    view = view_of(busy=[(Target(HOSTILE_URL), 0.0)])
     run_sink(con, [fail(HOSTILE_URL, HOSTILE_ERROR, status=500)], view=view)
     text = output(con)
     # Rich's own styling and cursor control remain; nothing else may start with ESC.
@@ -286,7 +277,7 @@ def test_resizing_mid_run_lays_out_later_rows_for_the_new_width() -> None:
     url = BASE + "/" + "r" * 120
     con = console(200)
     stats = RunStats()
-    sink = TableSink(console=con, view=FakeView(), stats=stats)
+    sink = TableSink(console=con, view=view_of(), stats=stats)
     sink.start()
     sink.write(fail(url, "HTTP 404 Not Found", status=404))
     con.width = 80
@@ -301,7 +292,7 @@ def test_resizing_mid_run_lays_out_later_rows_for_the_new_width() -> None:
 
 def test_live_region_shows_busy_workers_longest_running_first_and_the_counts() -> None:
     now = 1000.0
-    view = FakeView(
+    view = view_of(
         busy=[
             (Target(BASE + "/delay/1"), now - 1.0),
             (Target(BASE + "/stuck"), now - 42.0),
@@ -331,7 +322,7 @@ def test_live_region_shows_busy_workers_longest_running_first_and_the_counts() -
 
 
 def test_live_region_is_capped_and_says_how_many_more_are_in_flight() -> None:
-    view = FakeView(busy=[(Target(f"{BASE}/w/{i}"), float(i)) for i in range(40)])
+    view = view_of(busy=[(Target(f"{BASE}/w/{i}"), float(i)) for i in range(40)])
     con = console(80, interactive=True)
     sink = TableSink(console=con, view=view, stats=RunStats(), clock=lambda: 100.0)
     sink.start()
@@ -345,7 +336,7 @@ def test_live_region_is_capped_and_says_how_many_more_are_in_flight() -> None:
 
 
 def test_finish_clears_the_live_region_and_ends_with_the_summary() -> None:
-    view = FakeView(busy=[(Target(BASE + "/delay/9"), 0.0)], total=5)
+    view = view_of(busy=[(Target(BASE + "/delay/9"), 0.0)], total=5)
     con = console(100, interactive=True)
     stats = run_sink(con, SAMPLE, view=view)
     lines = [line for line in screen(output(con), 100, 40) if line]
@@ -460,7 +451,7 @@ def test_progress_line_draws_counts_and_leaves_nothing_when_stopped() -> None:
     stats = RunStats()
     for result in SAMPLE:
         stats.add(result)
-    progress = ProgressLine(console=con, view=FakeView(total=10), stats=stats)
+    progress = ProgressLine(console=con, view=view_of(total=10), stats=stats)
     assert progress.active
     progress.start()
     progress.update()
@@ -477,7 +468,7 @@ def test_progress_line_draws_counts_and_leaves_nothing_when_stopped() -> None:
 def test_progress_line_draws_nothing_when_not_on_a_terminal() -> None:
     file = io.StringIO()
     con = Console(file=file, width=80)
-    progress = ProgressLine(console=con, view=FakeView(), stats=RunStats())
+    progress = ProgressLine(console=con, view=view_of(), stats=RunStats())
     assert not progress.active
     progress.start()
     progress.update()
@@ -488,7 +479,7 @@ def test_progress_line_draws_nothing_when_not_on_a_terminal() -> None:
 def test_table_sink_without_a_terminal_prints_rows_and_summary_without_live_region() -> None:
     file = io.StringIO()
     con = Console(file=file, width=100)
-    run_sink(con, SAMPLE, view=FakeView(busy=[(Target(BASE + "/busy"), 0.0)]))
+    run_sink(con, SAMPLE, view=view_of(busy=[(Target(BASE + "/busy"), 0.0)]))
     text = file.getvalue()
     assert "\x1b" not in text
     assert "/busy" not in text
@@ -586,7 +577,7 @@ def test_a_terminal_that_goes_away_is_reported_by_finish_not_by_a_thread_traceba
 ) -> None:
     file = _ClosingFile()
     con = console_class(file=file, width=80, force_terminal=True, force_interactive=True)
-    sink = TableSink(console=con, view=FakeView(), stats=RunStats(), refresh_per_second=50)
+    sink = TableSink(console=con, view=view_of(), stats=RunStats(), refresh_per_second=50)
     sink.start()
     file.broken = True
     sink.write(ok(BASE + "/ok/1"))
@@ -603,7 +594,7 @@ def test_a_terminal_that_goes_away_is_reported_by_finish_not_by_a_thread_traceba
 def test_a_closed_pipe_without_a_terminal_raises_broken_pipe(console_class: type[Console]) -> None:
     file = _ClosingFile()
     con = console_class(file=file, width=80)
-    sink = TableSink(console=con, view=FakeView(), stats=RunStats())
+    sink = TableSink(console=con, view=view_of(), stats=RunStats())
     sink.start()
     file.broken = True
     with pytest.raises(BrokenPipeError):

@@ -31,6 +31,7 @@ from rich.console import Console
 from fetchpool._models import Kind, Outcome, Result
 from fetchpool._stats import RunStats
 from fetchpool.cli.table import TableSink, fit_url
+from fetchpool.cli.view import RunView
 
 WIDTHS = [80, 200]
 SCREEN_ROWS = 120  # tall enough that nothing of the run scrolls off the screen
@@ -126,7 +127,7 @@ def _failure(i: int) -> Result:
 def test_the_list_of_failures_shows_at_most_100_then_a_count_of_the_rest() -> None:
     con = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
     stats = RunStats()
-    sink = TableSink(console=con, view=_NoView(), stats=stats)
+    sink = TableSink(console=con, view=RunView(), stats=stats)
     sink.start()
     for i in range(1, 131):
         result = _failure(i)
@@ -140,15 +141,6 @@ def test_the_list_of_failures_shows_at_most_100_then_a_count_of_the_rest() -> No
     assert len(entries) == 100
     assert entries[-1].endswith("/status/404/100")
     assert "… and 30 more failures (not listed)" in listed
-
-
-class _NoView:
-    def in_flight(self) -> list[object]:
-        return []
-
-    @property
-    def total(self) -> None:
-        return None
 
 
 # -- "After Ctrl-C or `--max-time`, the CANCELLED URLs are one line in the table (`N cancelled`),

@@ -17,11 +17,12 @@ from typing import IO, TYPE_CHECKING, Protocol, TextIO, TypeVar
 from .._channel import Channel, EndOfChannel, WouldBlock
 from .._config import Settings
 from .._links import FilteredTargets, LinkOptions, LinkSource, Places
-from .._models import Result, Target
+from .._models import Result
 from .._pool import Check, Pool
 from .._source import Input, TargetReader, TargetSource, count_targets
 from .._stats import InputCounts, RunStats
 from .sinks import ResultSink
+from .view import PUBLISH_INTERVAL, RunSnapshot, RunView
 
 if TYPE_CHECKING:
     from .._cache import ResultCache
@@ -111,22 +112,6 @@ class _Run:
     output_closed: bool = False
     pool_done: bool = False
     input_error: str | None = None
-
-
-class RunView:
-    """What the live displays poll: busy workers and the total, once known."""
-
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
-        self.counted: int | None = None  # URL lines counted up front in regular files
-
-    def in_flight(self) -> Sequence[tuple[Target, float]]:
-        return self._pool.in_flight()
-
-    @property
-    def total(self) -> int | None:
-        total = self._pool.total
-        return total if total is not None else self.counted
 
 
 def execute(
@@ -260,10 +245,11 @@ async def _run(run: _Run) -> None:
     check, places = _link_checking(run, source)
     async with Pool(run.settings, cache=run.plan.cache, check=check) as pool:
         _install_signal_handlers(pool, run)
-        view = RunView(pool)
+        view = RunView()
+        publisher = _Publisher(pool, view)
 
         async def count() -> None:
-            view.counted = await _on_daemon_thread(count_targets, run.plan.inputs)
+            publisher.counted = await _on_daemon_thread(count_targets, run.plan.inputs)
 
         results = Channel[Result](run.settings.workers)
         display = run.make_display(view) if run.make_display is not None else None
@@ -279,8 +265,10 @@ async def _run(run: _Run) -> None:
                     helpers.append(tg.create_task(_deadline(run.plan.max_time, pool, run)))
                 if run.count_total and isinstance(source, TargetReader):
                     helpers.append(tg.create_task(count()))
+                if run.count_total or display is not None:  # a live display reads the view
+                    helpers.append(tg.create_task(publisher.run()))
                 await output.consume()
-                for helper in helpers:  # the deadline and the line count, if still going
+                for helper in helpers:  # the deadline, the line count, the publisher
                     helper.cancel()
         finally:
             if display is not None:
@@ -294,6 +282,27 @@ async def _run(run: _Run) -> None:
 async def _run_pool(pool: Pool, source: _Input, results: Channel[Result], run: _Run) -> None:
     await pool.run(source, results)
     run.pool_done = True
+
+
+class _Publisher:
+    """Publishes the pool's state to the displays' `RunView`, from the event loop (see `view`)."""
+
+    def __init__(self, pool: Pool, view: RunView) -> None:
+        self._pool = pool
+        self._view = view
+        self.counted: int | None = None  # URL lines counted up front in regular files
+
+    def publish(self) -> None:
+        total = self._pool.total
+        snapshot = RunSnapshot(
+            tuple(self._pool.in_flight()), total if total is not None else self.counted
+        )
+        self._view.publish(snapshot)
+
+    async def run(self) -> None:
+        while True:
+            self.publish()
+            await asyncio.sleep(PUBLISH_INTERVAL)
 
 
 def _on_daemon_thread(function: Callable[[T], R], argument: T) -> asyncio.Future[R]:
