@@ -11,7 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from clihelpers import FETCHPOOL, write_lines
 from httpserver import HTTPTestServer
+from ptyhelpers import run_to_end, screen_lines, spawn_on_terminal
 from rich.cells import cell_len
 from rich.console import Console
 
@@ -61,10 +63,7 @@ def output(con: Console) -> str:
 
 def screen(text: str, width: int, height: int = 24) -> list[str]:
     """The screen a terminal of this size shows after receiving `text`."""
-    pyte = pytest.importorskip("pyte")
-    scr = pyte.Screen(width, height)
-    pyte.Stream(scr).feed(text.replace("\n", "\r\n"))
-    return [line.rstrip() for line in scr.display]
+    return screen_lines(text.replace("\n", "\r\n"), width, height)
 
 
 def ok(url: str, *, elapsed: float = 0.012, final_url: str | None = None) -> Result:
@@ -492,26 +491,11 @@ def test_table_sink_without_a_terminal_prints_rows_and_summary_without_live_regi
 
 def _run_on_terminal(urls: Sequence[str], tmp_path: Path, cols: int, rows: int) -> list[str]:
     """Run `fetchpool FILE` on a pty of cols x rows; return the final screen's lines."""
-    pexpect = pytest.importorskip("pexpect")
-    pyte = pytest.importorskip("pyte")
-    from clihelpers import FETCHPOOL, cli_env, write_lines
-
     path = write_lines(tmp_path / "urls.txt", urls)
-    child = pexpect.spawn(
-        FETCHPOOL[0],
-        [*FETCHPOOL[1:], str(path), "--workers", "3", "--timeout", "5"],
-        env=cli_env({"TERM": "xterm-256color"}),
-        timeout=20,
-        dimensions=(rows, cols),
-    )
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
+    child = spawn_on_terminal([path, "--workers", "3", "--timeout", "5"], rows=rows, cols=cols)
+    raw = run_to_end(child)
     assert child.exitstatus == 1  # some URLs fail on purpose
-    scr = pyte.Screen(cols, rows)
-    pyte.Stream(scr).feed(child.before.decode("utf-8", errors="replace"))
-    return [line.rstrip() for line in scr.display]
+    return screen_lines(raw, cols, rows)
 
 
 def _terminal_urls(server: HTTPTestServer) -> tuple[list[str], str]:
@@ -604,27 +588,15 @@ def test_a_closed_pipe_without_a_terminal_raises_broken_pipe(console_class: type
 def test_progress_on_stderr_is_erased_when_stdout_is_a_file(
     server: HTTPTestServer, tmp_path: Path
 ) -> None:
-    pexpect = pytest.importorskip("pexpect")
-    pyte = pytest.importorskip("pyte")
-    from clihelpers import FETCHPOOL, cli_env, write_lines
-
     urls = [server.url(f"/delay/150/progress-{i}") for i in range(12)]
     path = write_lines(tmp_path / "urls.txt", urls)
     out = tmp_path / "out.tsv"
     command = " ".join([*FETCHPOOL, str(path), "--workers", "2", ">", str(out)])
-    child = pexpect.spawn(
-        "/bin/sh", ["-c", command], env=cli_env({"TERM": "xterm-256color"}), timeout=20
-    )
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
+    child = spawn_on_terminal([command], shell=True)
+    raw = run_to_end(child)
     assert child.exitstatus == 0
-    raw = child.before.decode("utf-8", errors="replace")
     assert "/12 done" in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", raw)  # progress was drawn...
-    scr = pyte.Screen(80, 24)
-    pyte.Stream(scr).feed(raw)
-    lines = [line.rstrip() for line in scr.display if line.strip()]
+    lines = [line for line in screen_lines(raw, 80, 24) if line]
     assert not any("done ·" in line for line in lines)  # ...and erased
     assert lines[0].startswith("12 URLs: 12 ok")  # the plain summary remains
     assert len(out.read_text().splitlines()) == 12
@@ -634,22 +606,13 @@ def test_progress_on_stderr_is_erased_when_stdout_is_a_file(
 def test_no_progress_draws_nothing_on_stderr_even_at_a_terminal(
     server: HTTPTestServer, tmp_path: Path
 ) -> None:
-    pexpect = pytest.importorskip("pexpect")
-    from clihelpers import FETCHPOOL, cli_env, write_lines
-
     urls = [server.url(f"/delay/150/no-progress-{i}") for i in range(8)]
     path = write_lines(tmp_path / "urls.txt", urls)
     out = tmp_path / "out.tsv"
     command = " ".join([*FETCHPOOL, str(path), "--workers", "2", "--no-progress", ">", str(out)])
-    child = pexpect.spawn(
-        "/bin/sh", ["-c", command], env=cli_env({"TERM": "xterm-256color"}), timeout=20
-    )
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
+    child = spawn_on_terminal([command], shell=True)
+    raw = run_to_end(child)
     assert child.exitstatus == 0
-    raw = child.before.decode("utf-8", errors="replace")
     assert "\x1b" not in raw  # no live display: no cursor movement, no erasing
     assert "done ·" not in raw
     assert raw.strip().startswith("8 URLs: 8 ok")  # only the summary reaches the terminal
@@ -706,29 +669,14 @@ def test_the_summary_on_an_80_column_terminal_splits_no_item_across_lines(
 def test_a_second_run_with_cache_marks_the_cached_rows_on_a_terminal(
     server: HTTPTestServer, tmp_path: Path
 ) -> None:
-    pexpect = pytest.importorskip("pexpect")
-    pyte = pytest.importorskip("pyte")
-    from clihelpers import FETCHPOOL, cli_env, write_lines
-
     path = write_lines(tmp_path / "urls.txt", [server.url(f"/ok/cache-{i}") for i in range(3)])
     cache = tmp_path / "cache.jsonl"
     screens = []
     for _ in range(2):
-        child = pexpect.spawn(
-            FETCHPOOL[0],
-            [*FETCHPOOL[1:], str(path), "--cache", str(cache)],
-            env=cli_env({"TERM": "xterm-256color"}),
-            timeout=20,
-            dimensions=(24, 80),
-        )
-        try:
-            child.expect(pexpect.EOF)
-        finally:
-            child.close(force=True)
+        child = spawn_on_terminal([path, "--cache", cache])
+        raw = run_to_end(child)
         assert child.exitstatus == 0
-        scr = pyte.Screen(80, 24)
-        pyte.Stream(scr).feed(child.before.decode("utf-8", errors="replace"))
-        screens.append(row_lines("\n".join(line.rstrip() for line in scr.display)))
+        screens.append(row_lines("\n".join(screen_lines(raw, 80, 24))))
     first, second = screens
     assert len(first) == len(second) == 3
     assert not any("cached" in row for row in first)

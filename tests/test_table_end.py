@@ -13,11 +13,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pexpect
-import pyte
 import pytest
 from clihelpers import (
-    FETCHPOOL,
-    cli_env,
     parse_jsonl,
     parse_summary,
     read_lines_until,
@@ -26,6 +23,7 @@ from clihelpers import (
     write_lines,
 )
 from httpserver import HTTPTestServer, wait_until
+from ptyhelpers import run_to_end, screen_lines, spawn_on_terminal
 from rich.console import Console
 
 from fetchpool._models import Kind, Outcome, Result
@@ -49,26 +47,13 @@ def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def _spawn(args: list[str], cols: int, cwd: Path | None = None) -> pexpect.spawn:
-    return pexpect.spawn(
-        FETCHPOOL[0],
-        [*FETCHPOOL[1:], *args],
-        env=cli_env({"TERM": "xterm-256color"}),
-        timeout=20,
-        dimensions=(SCREEN_ROWS, cols),
-        cwd=str(cwd) if cwd is not None else None,
-    )
+def _spawn(args: list[str], cols: int, cwd: Path | None = None) -> pexpect.spawn[bytes]:
+    return spawn_on_terminal(args, rows=SCREEN_ROWS, cols=cols, cwd=cwd)
 
 
-def _screen(child: pexpect.spawn, cols: int) -> list[str]:
+def _screen(child: pexpect.spawn[bytes], cols: int) -> list[str]:
     """Wait for the end of the run; the final screen's lines, each `cols` cells wide."""
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
-    scr = pyte.Screen(cols, SCREEN_ROWS)
-    pyte.Stream(scr).feed(child.before.decode("utf-8", errors="replace").replace("^C", ""))
-    return list(scr.display)
+    return screen_lines(run_to_end(child).replace("^C", ""), cols, SCREEN_ROWS, strip=False)
 
 
 def _after(lines: list[str], title: str) -> list[str]:
