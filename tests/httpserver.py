@@ -774,9 +774,9 @@ def encode_body(name: str, body: bytes) -> bytes:
         whole = _gzip(body)
         return whole[: len(whole) // 2]
     if name == "gzip-corrupt":
-        whole = bytearray(_gzip(body))
-        whole[len(whole) // 2] ^= 0xFF
-        return bytes(whole)
+        corrupt = bytearray(_gzip(body))
+        corrupt[len(corrupt) // 2] ^= 0xFF
+        return bytes(corrupt)
     if name == "gzip-trailing":
         return _gzip(body) + b"not gzip"
     raise _NotFound(f"no such encoding route: {name}")

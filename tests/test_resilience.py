@@ -195,14 +195,16 @@ def test_every_transient_status_of_the_contract_is_retried(
 def test_backoff_doubles_per_attempt_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     fetcher = fetchpool.Fetcher(httpx.AsyncClient(), fetchpool.Settings())
     highest = [min(8.0, 0.25 * 2 ** (n - 1)) for n in range(1, 8)]
-    monkeypatch.setattr(fetchpool._fetch.random, "uniform", lambda lo, hi: hi)
+    # The jitter source is injected once `_fetch` is split by job (issue #16); until then the
+    # module's `random` is patched.
+    monkeypatch.setattr(fetchpool._fetch.random, "uniform", lambda lo, hi: hi)  # type: ignore[attr-defined]
     assert [fetcher._backoff(n, None) for n in range(1, 8)] == highest
-    monkeypatch.setattr(fetchpool._fetch.random, "uniform", lambda lo, hi: lo)
+    monkeypatch.setattr(fetchpool._fetch.random, "uniform", lambda lo, hi: lo)  # type: ignore[attr-defined]
     assert [fetcher._backoff(n, None) for n in range(1, 8)] == [h / 2 for h in highest]
     monkeypatch.undo()
     draws = {fetcher._backoff(3, None) for _ in range(20)}
     assert len(draws) > 1  # jittered, not a fixed wait
-    assert all(0.5 <= d <= 1.0 for d in draws)
+    assert all(d is not None and 0.5 <= d <= 1.0 for d in draws)
     assert fetcher._backoff(3, "7") == 7.0  # Retry-After wins over the backoff
 
 

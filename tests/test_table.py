@@ -85,10 +85,14 @@ def cancelled(url: str) -> Result:
 
 
 def run_sink(
-    con: Console, results: Sequence[Result], *, view: RunView | None = None, **kwargs: bool
+    con: Console,
+    results: Sequence[Result],
+    *,
+    view: RunView | None = None,
+    failures_only: bool = False,
 ) -> RunStats:
     stats = RunStats()
-    sink = TableSink(console=con, view=view or view_of(), stats=stats, **kwargs)
+    sink = TableSink(console=con, view=view or view_of(), stats=stats, failures_only=failures_only)
     sink.start()
     for result in results:
         stats.add(result)
