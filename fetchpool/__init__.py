@@ -25,8 +25,10 @@ before it):
 
 Stopping flows down the same way: a signal or `--max-time` (cli/runner) calls
 `Pool.cancel()`, whose workers end and whose unfinished targets come out as CANCELLED
-results at the end of the same channel. Shared pieces: `_config.Settings` (every default,
-once), `_models` (frozen `Target` and `Result`), `_stats.RunStats`.
+results at the end of the same channel. The live displays (cli/progress, cli/table) draw
+on threads of their own from `cli/view.RunView`, a frozen snapshot the event loop publishes,
+never from the pool. Shared pieces: `_config.Settings` (every default, once), `_models`
+(frozen `Target` and `Result`), `_stats.RunStats`.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ._errors import FetchpoolError, UsageError
 from ._fetch import Fetcher, make_client
 from ._models import Kind, Outcome, Result, Target
 from ._pool import Pool
-from ._source import TargetReader, check_url, open_inputs, parse_line
+from ._source import TargetReader, TargetSource, check_url, open_inputs, parse_line
 from ._version import __version__
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "StatusSet",
     "Target",
     "TargetReader",
+    "TargetSource",
     "UsageError",
     "WouldBlock",
     "__version__",

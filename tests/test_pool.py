@@ -72,6 +72,7 @@ def test_public_api_is_deliberate() -> None:
         "StatusSet",
         "Target",
         "TargetReader",
+        "TargetSource",
         "UsageError",
         "WouldBlock",
         "__version__",
