@@ -589,16 +589,23 @@ def test_a_closed_pipe_without_a_terminal_raises_broken_pipe(console_class: type
         sink.write(ok(BASE + "/ok/1"))
 
 
+def _to_file_at_a_terminal(urls: Sequence[str], tmp_path: Path, *args: str) -> tuple[str, Path]:
+    """`fetchpool FILE --workers 2 ARGS > out.tsv` with stderr on a terminal: what the
+    terminal got, and the output file (the run must succeed)."""
+    path = write_lines(tmp_path / "urls.txt", urls)
+    out = tmp_path / "out.tsv"
+    command = " ".join([*FETCHPOOL, str(path), "--workers", "2", *args, ">", str(out)])
+    child = spawn_on_terminal([command], shell=True)
+    raw = run_to_end(child)
+    assert child.exitstatus == 0
+    return raw, out
+
+
 def test_progress_on_stderr_is_erased_when_stdout_is_a_file(
     server: HTTPTestServer, tmp_path: Path
 ) -> None:
     urls = [server.url(f"/delay/150/progress-{i}") for i in range(12)]
-    path = write_lines(tmp_path / "urls.txt", urls)
-    out = tmp_path / "out.tsv"
-    command = " ".join([*FETCHPOOL, str(path), "--workers", "2", ">", str(out)])
-    child = spawn_on_terminal([command], shell=True)
-    raw = run_to_end(child)
-    assert child.exitstatus == 0
+    raw, out = _to_file_at_a_terminal(urls, tmp_path)
     assert "/12 done" in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", raw)  # progress was drawn...
     lines = [line for line in screen_lines(raw, 80, 24) if line]
     assert not any("done ·" in line for line in lines)  # ...and erased
@@ -611,12 +618,7 @@ def test_no_progress_draws_nothing_on_stderr_even_at_a_terminal(
     server: HTTPTestServer, tmp_path: Path
 ) -> None:
     urls = [server.url(f"/delay/150/no-progress-{i}") for i in range(8)]
-    path = write_lines(tmp_path / "urls.txt", urls)
-    out = tmp_path / "out.tsv"
-    command = " ".join([*FETCHPOOL, str(path), "--workers", "2", "--no-progress", ">", str(out)])
-    child = spawn_on_terminal([command], shell=True)
-    raw = run_to_end(child)
-    assert child.exitstatus == 0
+    raw, out = _to_file_at_a_terminal(urls, tmp_path, "--no-progress")
     assert "\x1b" not in raw  # no live display: no cursor movement, no erasing
     assert "done ·" not in raw
     assert raw.strip().startswith("8 URLs: 8 ok")  # only the summary reaches the terminal
