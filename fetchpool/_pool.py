@@ -179,7 +179,11 @@ class Pool:
             await asyncio.shield(self._transport.aclose())
 
     def in_flight(self) -> list[tuple[Target, float]]:
-        """Each busy worker's target and the monotonic time it started."""
+        """Each busy worker's target and the monotonic time it started.
+
+        Call it on the event loop: a display thread reads a snapshot of it instead (the CLI's
+        `cli/view.RunView`), since the workers change it between any two of its bytecodes.
+        """
         unfinished = self._unfinished
         return [(unfinished[seq], started) for seq, started in list(self._started.items())]
 
