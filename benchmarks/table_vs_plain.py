@@ -173,12 +173,7 @@ def _sink_child(fmt: str, n: int, out: str) -> None:
     from fetchpool._stats import RunStats
     from fetchpool.cli.sinks import format_plain
     from fetchpool.cli.table import TableSink
-
-    class View:
-        total = n
-
-        def in_flight(self) -> list[object]:
-            return []
+    from fetchpool.cli.view import RunSnapshot, RunView
 
     results = [
         Result(url=f"http://127.0.0.1:8000/ok/{i}", source="urls.txt", line=i + 1,
@@ -192,7 +187,7 @@ def _sink_child(fmt: str, n: int, out: str) -> None:
     stats = RunStats()
     started = time.perf_counter()
     if fmt == "table":
-        sink = TableSink(console=Console(), view=View(), stats=stats)  # type: ignore[arg-type]
+        sink = TableSink(console=Console(), view=RunView(RunSnapshot(total=n)), stats=stats)
         sink.start()
         for result in results:
             stats.add(result)

@@ -28,6 +28,7 @@ from fetchpool import Pool, Result, Settings, Target, check_url  # noqa: E402
 from fetchpool._channel import Channel  # noqa: E402
 from fetchpool._stats import RunStats  # noqa: E402
 from fetchpool.cli.table import MAX_WORKER_ROWS, TableSink, _LiveRegion  # noqa: E402
+from fetchpool.cli.view import RunSnapshot, RunView  # noqa: E402
 
 WIDTH = 110  # docs/screenshot.svg, the README's main picture
 WIDTHS = (80, 120, 200)  # docs/screenshot-<width>.svg, the README's terminal-table section
@@ -60,7 +61,8 @@ async def _run(base: str, console: Console, frame: str) -> None:
     settings = Settings(workers=3, timeout=2.0, retries=0)
     stats = RunStats()
     async with Pool(settings) as pool:
-        sink = TableSink(console=console, view=pool, stats=stats)
+        view = RunView()
+        sink = TableSink(console=console, view=view, stats=stats)
         sink.start()
         results = Channel[Result](settings.workers)
         async with asyncio.TaskGroup() as tg:
@@ -72,7 +74,8 @@ async def _run(base: str, console: Console, frame: str) -> None:
                     # Only the stuck URLs are left: let them run a while, then draw the
                     # live region as a person would see it at that moment.
                     await asyncio.sleep(1.5)
-                    console.print(_LiveRegion(stats, pool, time.monotonic, MAX_WORKER_ROWS))
+                    view.publish(RunSnapshot(tuple(pool.in_flight()), pool.total))
+                    console.print(_LiveRegion(stats, view, time.monotonic, MAX_WORKER_ROWS))
                     run.cancel()
                     break
         if frame == "final":

@@ -11,7 +11,7 @@ in-memory deque that the source hands to the pool through the pool's bounded inp
 like any other input. So a worker never waits for room that only workers can make, whatever
 `--workers` is (see `_crawl` for how a crawl decides which pages are followed).
 
-`--include`/`--exclude`/`--shard` apply in every mode (`filter_targets` for URL lists).
+`--include`/`--exclude`/`--shard` apply in every mode (`FilteredTargets` for URL lists).
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ import asyncio
 import collections
 import dataclasses
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from ._local import ROOT_RELATIVE, LocalFiles
 from ._models import Result, Target
-from ._source import Input, decode_document, make_target, read_document
+from ._source import Input, TargetReader, decode_document, make_target, read_document
+from ._stats import InputCounts
 
 if TYPE_CHECKING:
     from ._crawl import CrawlRules
@@ -36,29 +37,13 @@ if TYPE_CHECKING:
     from ._filter import LinkFilter
 
 __all__ = [
-    "LinkCounts",
+    "FilteredTargets",
     "LinkOptions",
     "LinkSource",
     "Places",
-    "filter_targets",
     "keep",
     "link_key",
 ]
-
-
-class FilterCounts(Protocol):
-    """Where filtered-out links are counted (the run's statistics)."""
-
-    excluded: int
-    other_shards: int
-
-
-class LinkCounts(FilterCounts, Protocol):
-    """Where link checking counts what it did not check (the run's statistics)."""
-
-    unchecked: collections.Counter[str]
-    documents: int
-    undecodable: int
 
 
 def link_key(url: str, *, fragments: bool) -> str:
@@ -122,7 +107,7 @@ class Places:
         return late
 
 
-def keep(url: str, link_filter: LinkFilter | None, counts: FilterCounts) -> bool:
+def keep(url: str, link_filter: LinkFilter | None, counts: InputCounts) -> bool:
     """Whether the filter keeps `url`; a link it drops is counted as excluded or other-shard."""
     if link_filter is None:
         return True
@@ -134,16 +119,43 @@ def keep(url: str, link_filter: LinkFilter | None, counts: FilterCounts) -> bool
     return decision == "keep"
 
 
-async def filter_targets(
-    targets: AsyncIterable[Target], link_filter: LinkFilter, counts: FilterCounts
-) -> AsyncIterator[Target]:
-    """Drop (and count) targets that `--include`/`--exclude`/`--shard` leave out.
+class FilteredTargets:
+    """A URL list's `TargetSource` without what `--include`/`--exclude`/`--shard` leave out.
 
-    A line that is not a valid URL is never dropped: it still yields its FAIL.
+    What it drops is counted in `counts`; its leftovers after a cancel are filtered like
+    every other line. A line that is not a valid URL is never dropped: it still yields its
+    FAIL.
+
+    Args:
+        source: the unfiltered targets (a `TargetReader`).
+        link_filter: what to keep.
+        counts: where dropped targets are counted.
     """
-    async for target in targets:
-        if target.invalid is not None or keep(target.url, link_filter, counts):
-            yield target
+
+    def __init__(self, source: TargetReader, link_filter: LinkFilter, counts: InputCounts) -> None:
+        self._source = source
+        self._filter = link_filter
+        self._counts = counts
+
+    @property
+    def errors(self) -> list[str]:
+        """Why reading stopped early (the reader's)."""
+        return self._source.errors
+
+    def _keeps(self, target: Target) -> bool:
+        return target.invalid is not None or keep(target.url, self._filter, self._counts)
+
+    async def _targets(self) -> AsyncIterator[Target]:
+        async for target in self._source:
+            if self._keeps(target):
+                yield target
+
+    def __aiter__(self) -> AsyncIterator[Target]:
+        return self._targets()
+
+    def leftovers(self) -> list[Target]:
+        """The source's leftovers that the filter keeps."""
+        return [target for target in self._source.leftovers() if self._keeps(target)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -198,7 +210,8 @@ def _join(base: str, origin: str, link: str) -> str:
 
 
 class LinkSource:
-    """The targets of a link-checking run, in input order, each distinct link once.
+    """The targets of a link-checking run, in input order, each distinct link once (a
+    `TargetSource`).
 
     Iterate it (asynchronously) for the targets; the pool's workers report every page they
     read back through `page_done()`. Iteration ends when every input is read, no page is
@@ -218,7 +231,7 @@ class LinkSource:
         inputs: Sequence[Input],
         places: Places | None,
         options: LinkOptions,
-        counts: LinkCounts,
+        counts: InputCounts,
         *,
         warn: Callable[[str], None],
         dump: Dump | None = None,

@@ -2,30 +2,43 @@
 
 `Pool.run()` owns the workers' task group and returns once every target read
 has its result: after a graceful drain at end of input, or after `cancel()`,
-which reports every target read but not finished as CANCELLED.
+which reports every target read but not finished as CANCELLED (the source's
+leftovers too, when it is a `TargetSource`). A consumer that stops reading closes
+the results' receive side; the pool sees it and cancels itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
 
-from ._channel import Channel, ChannelClosed, EndOfStream
+from ._channel import (
+    BrokenResourceError,
+    Channel,
+    ClosedResourceError,
+    EndOfChannel,
+    WouldBlock,
+)
 from ._config import Settings
 from ._fetch import Fetcher, ResultLookup, make_transport
 from ._models import Kind, Result, Target
+from ._source import TargetSource
 
 Check = Callable[[Fetcher, Target], Awaitable[Result]]
 """What a worker does with a target, given the pool's fetcher (link checking's `LinkChecker`);
 by default, `Fetcher.fetch`."""
+
+RESULTS_NOT_READ = "results are no longer read"
+"""The reason of a run cancelled because its consumer closed the results' receive side."""
 
 # Targets a pool may set aside while their host is at its --per-host limit,
 # before a worker waits on the busy host instead (bounds memory).
@@ -166,7 +179,11 @@ class Pool:
             await asyncio.shield(self._transport.aclose())
 
     def in_flight(self) -> list[tuple[Target, float]]:
-        """Each busy worker's target and the monotonic time it started."""
+        """Each busy worker's target and the monotonic time it started.
+
+        Call it on the event loop: a display thread reads a snapshot of it instead (the CLI's
+        `cli/view.RunView`), since the workers change it between any two of its bytecodes.
+        """
         unfinished = self._unfinished
         return [(unfinished[seq], started) for seq, started in list(self._started.items())]
 
@@ -191,21 +208,15 @@ class Pool:
         """The reason given to `cancel()`, or None."""
         return self._cancel_reason
 
-    async def run(
-        self,
-        targets: AsyncIterable[Target],
-        results: Channel[Result],
-        *,
-        on_cancel: Callable[[], list[Target]] | None = None,
-    ) -> None:
+    async def run(self, targets: AsyncIterable[Target], results: Channel[Result]) -> None:
         """Fetch every target and send its one result; close `results` at the end.
 
         Args:
-            targets: the input, read lazily (the reader waits while workers are busy).
-            results: where results go, one per target, as each finishes.
-            on_cancel: called after a cancellation to collect targets that were
-                read from the input but never handed to the pool (they are
-                reported CANCELLED too).
+            targets: the input, read lazily (the reader waits while workers are busy). A
+                `TargetSource` is asked for its leftovers after a cancel: they are reported
+                CANCELLED too.
+            results: where results go, one per target, as each finishes. Closing its
+                receive side (`close_receive()`) cancels the run.
         """
         if self._fetcher is None:
             raise RuntimeError("use `async with Pool(...) as pool:` before run()")
@@ -216,6 +227,7 @@ class Pool:
             if settings.per_host
             else None
         )
+        watch = asyncio.ensure_future(self._watch(results))
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tasks = [tg.create_task(self._read(targets, queue))]
@@ -226,10 +238,17 @@ class Pool:
                 if self._cancel_reason is not None:
                     self.cancel(self._cancel_reason)
             if self._cancel_reason is not None:
-                self._report_cancelled(results, on_cancel)
+                left = targets.leftovers() if isinstance(targets, TargetSource) else ()
+                self._report_cancelled(results, left)
         finally:
+            watch.cancel()
             self._tasks = []
             results.close()
+
+    async def _watch(self, results: Channel[Result]) -> None:
+        """Cancel the run as soon as the consumer closes the results' receive side."""
+        await results.wait_receive_closed()
+        self.cancel(RESULTS_NOT_READ)
 
     async def _read(
         self, targets: AsyncIterable[Target], queue: Channel[tuple[int, Target]]
@@ -241,7 +260,9 @@ class Pool:
                 seq += 1
                 unfinished[seq] = target  # from here on, the target is accounted for
                 self.read_count += 1
-                if not queue.send_nowait((seq, target)):  # the fast path: no loop turn
+                try:
+                    queue.send_nowait((seq, target))  # the fast path: no loop turn
+                except WouldBlock:
                     await queue.send((seq, target))
             self.input_done = True
         finally:
@@ -268,13 +289,13 @@ class Pool:
                 next_item = None
             else:
                 try:
-                    item = queue.receive_nowait()
-                except asyncio.QueueEmpty:
+                    item = queue.receive_nowait()  # the fast path: no loop turn
+                except WouldBlock:
                     try:
                         item = await queue.receive()
-                    except EndOfStream:
+                    except EndOfChannel:
                         return
-                except EndOfStream:
+                except EndOfChannel:
                     return
                 seq, target = item
                 host = ""
@@ -296,29 +317,39 @@ class Pool:
             if hosts is not None:
                 next_item = hosts.release(host)
             try:
-                if not results.send_nowait(result):
-                    try:
-                        await results.send(result)
-                    except asyncio.CancelledError:
-                        # A finished result is always delivered, even during cancellation.
-                        results.send_nowait(result, force=True)
-                        del unfinished[seq]
-                        raise
-            except ChannelClosed:
-                self.cancel("results are no longer read")
+                results.send_nowait(result)  # the fast path: no loop turn
+            except WouldBlock:
+                if not await self._send(results, result, seq):
+                    return
+            except (BrokenResourceError, ClosedResourceError):
+                self.cancel(RESULTS_NOT_READ)
                 return
             del unfinished[seq]
 
-    def _report_cancelled(
-        self,
-        results: Channel[Result],
-        on_cancel: Callable[[], list[Target]] | None,
-    ) -> None:
+    async def _send(self, results: Channel[Result], result: Result, seq: int) -> bool:
+        """Wait for room, then send; False when nobody reads results any more.
+
+        A finished result is delivered even if the worker is cancelled while it waits.
+        """
+        try:
+            await results.send(result)
+        except (BrokenResourceError, ClosedResourceError):
+            self.cancel(RESULTS_NOT_READ)
+            return False
+        except asyncio.CancelledError:
+            with contextlib.suppress(BrokenResourceError, ClosedResourceError):
+                results.send_nowait(result, force=True)
+                del self._unfinished[seq]
+            raise
+        return True
+
+    def _report_cancelled(self, results: Channel[Result], left: Iterable[Target]) -> None:
+        """Send a CANCELLED result for every target read but not finished, and for `left`."""
         reason = self._cancel_reason or "cancelled"
         now = self._clock()
         started = self._started
         leftovers = [(target, started.get(seq, now)) for seq, target in self._unfinished.items()]
-        leftovers += [(target, now) for target in (on_cancel() if on_cancel else ())]
+        leftovers += [(target, now) for target in left]
         self._unfinished.clear()
         started.clear()
         try:
@@ -327,5 +358,5 @@ class Pool:
                 results.send_nowait(
                     Result.cancelled(target, reason, elapsed=now - since), force=True
                 )
-        except ChannelClosed:
+        except (BrokenResourceError, ClosedResourceError):
             return  # nobody is reading results any more

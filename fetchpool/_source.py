@@ -1,6 +1,6 @@
 """Input: turn lines of bytes into `Target` values, reading files and pipes lazily.
 
-`parse_line()` is pure. `read_targets()` reads each input a chunk at a time,
+`parse_line()` is pure. `TargetReader` reads each input a chunk at a time,
 only when the pool asks for more, so a producer that pauses sees its first
 results before it writes again. Pipes and terminals are read on a daemon
 thread so that waiting for input never delays cancellation.
@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from ._config import MAX_LINE
@@ -349,14 +350,30 @@ class _ThreadedChunks:
         return await self._future
 
 
+@runtime_checkable
+class TargetSource(Protocol):
+    """The input stage as the pool reads it: targets, then, after a cancel, the leftovers.
+
+    The pool iterates the source; when the run is cancelled it asks `leftovers()` for the
+    targets the source had already read but not handed over, and reports each CANCELLED
+    instead of silently dropping it. The source never calls into the pool.
+    """
+
+    def __aiter__(self) -> AsyncIterator[Target]: ...
+
+    def leftovers(self) -> list[Target]:
+        """Targets read from the input but never handed out (taken once)."""
+        ...
+
+
 class TargetReader:
-    """Reads targets from inputs, one after another, as one lazy stream.
+    """Reads targets from inputs, one after another, as one lazy stream (a `TargetSource`).
 
     Args:
         inputs: the opened inputs, in order.
 
     `read_count` and `done` let a display show the total once input is fully
-    read. After cancellation, `buffered()` yields the targets of lines that
+    read. After cancellation, `leftovers()` gives the targets of lines that
     were already read from the input but not yet handed out, so that they can
     be reported instead of silently dropped.
     """
@@ -366,7 +383,7 @@ class TargetReader:
         self._pending: deque[Target] = deque()
         self.read_count = 0
         self.done = False
-        self.error: str | None = None  # why reading stopped early (an I/O error)
+        self.errors: list[str] = []  # why reading stopped early (an I/O error)
 
     def __aiter__(self) -> AsyncIterator[Target]:
         return self._read_all()
@@ -393,7 +410,8 @@ class TargetReader:
                         chunk = await threaded.read()
                 except OSError as exc:
                     # What was read still gets its results; the rest of the input is lost.
-                    self.error = f"cannot read {source.name}: {(exc.strerror or str(exc)).lower()}"
+                    reason = (exc.strerror or str(exc)).lower()
+                    self.errors.append(f"cannot read {source.name}: {reason}")
                     chunk = b""
                 if chunk:
                     lines = splitter.feed(decoder.feed(chunk))
@@ -411,11 +429,11 @@ class TargetReader:
                     yield self._pending.popleft()
                 if not chunk:
                     break
-            if self.error is not None:
+            if self.errors:
                 break
         self.done = True
 
-    def buffered(self) -> list[Target]:
+    def leftovers(self) -> list[Target]:
         """Targets already read from the input but not handed out yet (for cancellation)."""
         pending = list(self._pending)
         self._pending.clear()

@@ -7,6 +7,7 @@ same few kilobytes as a run of ten, and percentiles are accurate to about 1 %.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -73,11 +74,27 @@ class LatencyHistogram:
         return min(max(value, self.min), self.max)
 
 
+@dataclasses.dataclass(slots=True)
+class InputCounts:
+    """What the input stage read or left out, counted where it happens (the input's own).
+
+    The run adds them to its `RunStats` once, at the end (`RunStats.add_input`), so the
+    statistics are written by one stage only.
+    """
+
+    excluded: int = 0  # dropped by --include/--exclude
+    other_shards: int = 0  # dropped by --shard
+    documents: int = 0  # link checking: documents read
+    undecodable: int = 0  # ... skipped as not UTF-8
+    unchecked: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+
+
 class RunStats:
     """Counts and latencies of a run's results, updated one result at a time.
 
-    The CLI adds every result exactly once (sinks only read the stats), including
-    results that `--failures-only` does not print.
+    The CLI's output stage adds every result exactly once (sinks only read the stats),
+    including results that `--failures-only` does not print, and at the end what the input
+    stage counted (`add_input`).
 
     Args:
         clock: monotonic time source, in seconds; injectable for tests.
@@ -111,6 +128,23 @@ class RunStats:
         """Freeze the wall clock at the end of the run, so the summary's numbers agree."""
         if self._stopped is None:
             self._stopped = self._clock()
+
+    def add_input(self, counts: InputCounts) -> None:
+        """Take in what the input stage counted (links left out, documents read)."""
+        self.excluded += counts.excluded
+        self.other_shards += counts.other_shards
+        self.documents += counts.documents
+        self.undecodable += counts.undecodable
+        self.unchecked.update(counts.unchecked)
+
+    def add_unreported(self, count: int, reason: str) -> None:
+        """Count `count` URLs that were read but whose results could not be reported (standard
+        output was closed) as cancelled, for `reason`."""
+        if count:
+            self.done += count
+            self.cancelled += count
+            self.by_kind[Kind.CANCELLED] += count
+            self.interrupted = reason
 
     def add(self, result: Result, *, again: bool = False) -> None:
         """Count one result. O(1).

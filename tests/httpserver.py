@@ -2,7 +2,9 @@
 
 It runs its own event loop in a daemon thread on 127.0.0.1 and serves the routes listed in
 `HTTPTestServer`'s docstring: well-behaved ones, slow and endless bodies, resets, garbage and
-redirect chains, while counting requests and the peak number of open connections.
+redirect chains, while counting requests and the peak number of open connections. A test that
+needs exact bytes on the wire gives routes of its own (`routes=`, see `Route`), and reads each
+request head and body as it came (`heads`, `bodies`): the one raw-socket server of the suite.
 """
 
 from __future__ import annotations
@@ -20,15 +22,19 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from typing import Self
 from urllib.parse import parse_qs, unquote, unquote_to_bytes, urlsplit
 
 __all__ = [
     "ENCODED_ROUTES",
     "HTTPTestServer",
     "RecordedRequest",
+    "Route",
+    "ServerConnection",
+    "ServerRequest",
     "closed_port",
     "encode_body",
     "gzip_zeros",
@@ -100,6 +106,7 @@ class _Conn:
         self.reader = reader
         self.writer = writer
         self.head_only = False
+        self.served = 0  # requests read on this connection so far
 
     def reset(self) -> None:
         sock = self.writer.get_extra_info("socket")
@@ -172,6 +179,10 @@ class _NotFound(Exception):
 
 
 Route = Callable[["HTTPTestServer", _Conn, _Request], Awaitable[bool]]
+"""`async def route(server, conn, request) -> bool`: answer on `conn.writer` (raw bytes, or
+`conn.send()`); True closes the connection after."""
+ServerConnection = _Conn
+ServerRequest = _Request
 """A route answers one request and returns True when the connection must close afterwards."""
 
 
@@ -210,22 +221,31 @@ class HTTPTestServer:
     - `/doc/<name>` a document the test put in `documents[name]` as `(content_type, body)`
       (a page whose links `--extract` reads, or whose anchors `--check-fragments` looks up).
 
-    Statistics (thread-safe to read): `requests`, `hits(prefix)`, `open_connections`,
+    Statistics (thread-safe to read): `requests`, `heads` and `bodies` (each request's head
+    and Content-Length body, byte for byte), `hits(prefix)`, `open_connections`,
     `max_open_connections`, `connections_total` (accepted), `errors` (exceptions raised by
     routes); `reset_stats()` clears them.
 
     Args:
-        host: address to listen on.
+        host: address to listen on (`::1` too).
         ssl_context: server-side TLS context; the server then speaks HTTPS.
+        routes: routes of the test's own, by exact path (no query), before the ones above.
     """
 
     def __init__(
-        self, *, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None
+        self,
+        *,
+        host: str = "127.0.0.1",
+        ssl_context: ssl.SSLContext | None = None,
+        routes: Mapping[str, Route] | None = None,
     ) -> None:
         self.host = host
         self.ssl_context = ssl_context
         self.port = 0
+        self._own_routes = dict(routes or {})
         self.requests: list[RecordedRequest] = []
+        self.heads: list[bytes] = []
+        self.bodies: list[bytes] = []
         self.max_open_connections = 0
         self.open_connections = 0
         self.connections_total = 0
@@ -246,7 +266,8 @@ class HTTPTestServer:
     @property
     def base(self) -> str:
         scheme = "https" if self.ssl_context is not None else "http"
-        return f"{scheme}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -261,6 +282,8 @@ class HTTPTestServer:
         with self._lock:
             self.connections_total = 0
             self.requests.clear()
+            self.heads.clear()
+            self.bodies.clear()
             self._hits.clear()
             self._flaky.clear()
             self.max_open_connections = self.open_connections
@@ -287,7 +310,7 @@ class HTTPTestServer:
             thread.join(_STOP_TIMEOUT)
         self._thread = None
 
-    def __enter__(self) -> HTTPTestServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -378,6 +401,7 @@ class HTTPTestServer:
             request = await self._read_request(conn)
             if request is None:
                 return
+            conn.served += 1
             with self._lock:
                 self.requests.append(
                     RecordedRequest(request.method, request.path, request.target, request.headers)
@@ -399,6 +423,8 @@ class HTTPTestServer:
         except asyncio.LimitOverrunError:
             await conn.send(431, b"request head too large\n", close=True)
             return None
+        with self._lock:
+            self.heads.append(head)
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3:
@@ -423,10 +449,11 @@ class HTTPTestServer:
             version=version,
             headers=headers,
         )
-        await self._discard_body(conn, request)
+        await self._read_body(conn, request)
         return request
 
-    async def _discard_body(self, conn: _Conn, request: _Request) -> None:
+    async def _read_body(self, conn: _Conn, request: _Request) -> None:
+        """Read the request's body; a Content-Length one is kept in `bodies` (else b"")."""
         if "chunked" in (request.header("transfer-encoding") or "").lower():
             while True:
                 size_line = await conn.reader.readuntil(b"\r\n")
@@ -435,9 +462,12 @@ class HTTPTestServer:
                     # Trailers end with an empty line.
                     while await conn.reader.readuntil(b"\r\n") != b"\r\n":
                         pass
+                    with self._lock:
+                        self.bodies.append(b"")  # not kept: one entry per head all the same
                     return
                 await conn.reader.readexactly(size + 2)
         length = request.header("content-length")
+        body = bytearray()
         if length and length.isdigit():
             remaining = int(length)
             while remaining:
@@ -445,8 +475,14 @@ class HTTPTestServer:
                 if not got:
                     raise asyncio.IncompleteReadError(b"", remaining)
                 remaining -= len(got)
+                body += got
+        with self._lock:
+            self.bodies.append(bytes(body))
 
     async def _dispatch(self, conn: _Conn, request: _Request) -> bool:
+        own = self._own_routes.get(request.path)
+        if own is not None:
+            return await own(self, conn, request)
         segments = request.segments
         route = _ROUTES.get(segments[0]) if segments else None
         try:
@@ -774,9 +810,9 @@ def encode_body(name: str, body: bytes) -> bytes:
         whole = _gzip(body)
         return whole[: len(whole) // 2]
     if name == "gzip-corrupt":
-        whole = bytearray(_gzip(body))
-        whole[len(whole) // 2] ^= 0xFF
-        return bytes(whole)
+        corrupt = bytearray(_gzip(body))
+        corrupt[len(corrupt) // 2] ^= 0xFF
+        return bytes(corrupt)
     if name == "gzip-trailing":
         return _gzip(body) + b"not gzip"
     raise _NotFound(f"no such encoding route: {name}")

@@ -8,8 +8,13 @@ from typing import TypeVar
 
 import pytest
 
-from fetchpool import Channel
-from fetchpool._channel import ChannelClosed, EndOfStream
+from fetchpool import (
+    BrokenResourceError,
+    Channel,
+    ClosedResourceError,
+    EndOfChannel,
+    WouldBlock,
+)
 
 T = TypeVar("T")
 
@@ -26,7 +31,7 @@ def test_closing_ends_the_receivers_after_what_is_left() -> None:
     async def scenario() -> list[list[int]]:
         channel = Channel[int](10)
         for i in range(5):
-            assert channel.send_nowait(i)
+            channel.send_nowait(i)
         channel.close()
 
         async def drain() -> list[int]:
@@ -78,15 +83,39 @@ def test_a_cancelled_send_adds_nothing() -> None:
 
 def test_force_goes_past_capacity_and_a_closed_channel_refuses() -> None:
     channel = Channel[int](1)
-    assert channel.send_nowait(1)
-    assert not channel.send_nowait(2)
-    assert channel.send_nowait(2, force=True)
+    channel.send_nowait(1)
+    with pytest.raises(WouldBlock):
+        channel.send_nowait(2)
+    channel.send_nowait(2, force=True)
     channel.close()
-    with pytest.raises(ChannelClosed):
+    with pytest.raises(ClosedResourceError):
         channel.send_nowait(3)
     assert [channel.receive_nowait(), channel.receive_nowait()] == [1, 2]
-    with pytest.raises(EndOfStream):
+    with pytest.raises(EndOfChannel):
         channel.receive_nowait()
+
+
+def test_an_empty_open_channel_would_block() -> None:
+    channel = Channel[int](1)
+    with pytest.raises(WouldBlock):
+        channel.receive_nowait()
+
+
+def test_closing_the_receive_side_breaks_every_sender() -> None:
+    async def scenario() -> None:
+        channel = Channel[int](1)
+        channel.send_nowait(0)
+        waiting = asyncio.create_task(channel.send(1))
+        await asyncio.sleep(0.01)  # waits for room
+        channel.close_receive()
+        with pytest.raises(BrokenResourceError):
+            await waiting
+        with pytest.raises(BrokenResourceError):
+            channel.send_nowait(2)
+        with pytest.raises(ClosedResourceError):
+            channel.receive_nowait()
+
+    run(scenario())
 
 
 def test_a_waiting_receiver_wakes_on_close() -> None:
@@ -95,7 +124,7 @@ def test_a_waiting_receiver_wakes_on_close() -> None:
         task = asyncio.create_task(channel.receive())
         await asyncio.sleep(0.01)
         channel.close()
-        with pytest.raises(EndOfStream):
+        with pytest.raises(EndOfChannel):
             await task
 
     run(scenario())

@@ -4,7 +4,6 @@ against the suite's own HTTP servers on 127.0.0.1. One test per promise of the c
 from __future__ import annotations
 
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import pexpect
 import pytest
 from clihelpers import (
     FETCHPOOL,
@@ -29,6 +27,7 @@ from clihelpers import (
     write_lines,
 )
 from httpserver import HTTPTestServer, closed_port
+from ptyhelpers import open_terminal, run_to_end, spawn_on_terminal
 
 from fetchpool import Settings, __version__
 from fetchpool._cache import parse_duration
@@ -409,16 +408,8 @@ def test_format_auto_is_plain_when_stdout_is_a_pipe(server: HTTPTestServer, tmp_
 
 def test_format_auto_on_a_terminal_does_not_crash(server: HTTPTestServer, tmp_path: Path) -> None:
     urls = write_lines(tmp_path / "urls.txt", [server.url("/ok/tty"), server.url("/status/404")])
-    child = pexpect.spawn(
-        FETCHPOOL[0],
-        [*FETCHPOOL[1:], str(urls)],
-        env=cli_env(),
-        timeout=10,
-        dimensions=(40, 160),
-    )
-    child.expect(pexpect.EOF)
-    child.close()
-    screen = child.before.decode(errors="replace")
+    child = spawn_on_terminal([urls], rows=40, cols=160, env=cli_env(), timeout=10)
+    screen = run_to_end(child)
     assert "Traceback" not in screen, screen
     assert "/ok/tty" in screen
     assert child.exitstatus == 1, screen
@@ -532,7 +523,7 @@ def test_bad_option_value_is_one_line_usage_error_exit_2_nothing_fetched(
 
 
 def test_no_file_and_stdin_is_terminal_is_usage_error(server: HTTPTestServer) -> None:
-    controller, terminal = pty.openpty()
+    controller, terminal = open_terminal()
     try:
         proc = run_fetchpool("--format", "plain", stdin=terminal, timeout=10)
     finally:

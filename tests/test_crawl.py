@@ -83,8 +83,8 @@ def by_place(records: list[Record], expected: Crawl) -> dict[tuple[str, int], li
     """Results grouped by place; a redirected page's source is taken as its final URL."""
     places: dict[tuple[str, int], list[Record]] = {}
     for record in records:
-        source = expected.redirects.get(record["source"], record["source"])
-        places.setdefault((source, record["line"]), []).append(record)
+        source = str(expected.redirects.get(record["source"], record["source"]))
+        places.setdefault((source, int(record["line"])), []).append(record)
     return places
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import tracemalloc
 import zlib
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 
 import pytest
 from httpserver import encode_body, gzip_zeros, sample_body
@@ -162,5 +162,6 @@ def test_a_caller_that_stops_asking_stops_the_decompression() -> None:
     with pytest.raises(DecodeError, match="incorrect data check"):
         decode(["gzip"], whole)
     pieces = BodyDecoder(["gzip"]).feed(whole)  # the whole body in one read
+    assert isinstance(pieces, Generator)
     assert [len(p) for p in itertools.islice(pieces, 3)] == [PIECE_BYTES] * 3
     pieces.close()  # no error: zlib never got near the end

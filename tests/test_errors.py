@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,11 @@ def test_a_bad_save_directory_is_the_save_option_to_the_cli(tmp_path: Path) -> N
 
 
 def test_the_core_names_no_option() -> None:
-    for make in (lambda: fetchpool.Settings(timeout=0), lambda: fetchpool.Settings(rate=-1)):
+    makers: list[Callable[[], object]] = [
+        lambda: fetchpool.Settings(timeout=0),
+        lambda: fetchpool.Settings(rate=-1),
+    ]
+    for make in makers:
         with pytest.raises(SettingError) as info:
             make()
         assert "--" not in str(info.value)

@@ -19,6 +19,8 @@ import trustme
 from httpserver import (
     ENCODED_ROUTES,
     HTTPTestServer,
+    ServerConnection,
+    ServerRequest,
     closed_port,
     gzip_zeros,
     sample_body,
@@ -114,6 +116,24 @@ def test_counters_and_recorded_requests(fresh_server: HTTPTestServer) -> None:
     fresh_server.reset_stats()
     assert fresh_server.hits("/") == 0
     assert fresh_server.requests == []
+
+
+def test_a_tests_own_route_answers_its_exact_path_with_the_bytes_it_writes() -> None:
+    async def teapot(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+        conn.writer.write(b"HTTP/1.1 418 Tea\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    with HTTPTestServer(routes={"/ok/own": teapot}) as srv:
+        assert raw_exchange(srv, "/ok/own?q=1") == b"HTTP/1.1 418 Tea\r\nContent-Length: 0\r\n\r\n"
+        assert get(srv, "/ok/other")[0] == 200  # every other path: the built-in routes
+
+
+def test_heads_and_bodies_are_kept_byte_for_byte(fresh_server: HTTPTestServer) -> None:
+    with socket.create_connection(("127.0.0.1", fresh_server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"POST /ok/b HTTP/1.1\r\nhOsT: x\r\nContent-Length: 3\r\n\r\nxyz")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    assert fresh_server.heads == [b"POST /ok/b HTTP/1.1\r\nhOsT: x\r\nContent-Length: 3\r\n\r\n"]
+    assert fresh_server.bodies == [b"xyz"]
 
 
 def test_headers_route_echoes_method_and_headers(server: HTTPTestServer) -> None:

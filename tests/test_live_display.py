@@ -8,15 +8,12 @@ workers); `-q, --quiet` leaves results (and errors) only: no progress, no summar
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import shlex
 import socket
-import struct
 import subprocess
-import termios
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,11 +21,16 @@ from pathlib import Path
 import pytest
 from clihelpers import FETCHPOOL, cli_env, run_fetchpool, write_lines
 from httpserver import HTTPTestServer
+from ptyhelpers import (
+    command_line,
+    exit_status,
+    open_terminal,
+    run_to_end,
+    screen_lines,
+    spawn_on_terminal,
+)
 
 from fetchpool.cli.runner import Env, is_pipe
-
-pexpect = pytest.importorskip("pexpect")
-pyte = pytest.importorskip("pyte")
 
 COLS, ROWS = 100, 30
 
@@ -50,33 +52,20 @@ def _slow_urls(server: HTTPTestServer, tag: str, count: int = 8) -> list[str]:
 
 def _shell_on_pty(command: str) -> tuple[int, str]:
     """Run `sh -c command` on a pseudo-terminal; its exit status and all it wrote there."""
-    child = pexpect.spawn(
-        "/bin/sh", ["-c", command], env=_env(), timeout=30, dimensions=(ROWS, COLS)
-    )
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
-    status = child.exitstatus if child.exitstatus is not None else 128 + child.signalstatus
-    return status, child.before.decode("utf-8", errors="replace")
-
-
-def _fetchpool(*args: str | Path) -> str:
-    return " ".join(shlex.quote(str(a)) for a in [*FETCHPOOL, *args])
+    child = spawn_on_terminal([command], shell=True, rows=ROWS, cols=COLS, env=_env(), timeout=30)
+    raw = run_to_end(child)
+    return exit_status(child), raw
 
 
 def _screen(raw: str) -> list[str]:
     """The non-blank lines a terminal shows after receiving `raw`."""
-    scr = pyte.Screen(COLS, ROWS)
-    pyte.Stream(scr).feed(raw)
-    return [line.rstrip() for line in scr.display if line.strip()]
+    return [line for line in screen_lines(raw, COLS, ROWS) if line]
 
 
 def _stderr_on_pty(args: Sequence[str | Path], stdout: int) -> tuple[int, bytes]:
     """Run fetchpool with standard error on a pseudo-terminal and standard output on `stdout`
     (a pipe's or a socket's descriptor); its exit status and the bytes it wrote to stderr."""
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+    master, slave = open_terminal(ROWS, COLS)
     try:
         proc = subprocess.Popen(
             [*FETCHPOOL, *map(str, args)],
@@ -113,7 +102,7 @@ def _stderr_on_pty(args: Sequence[str | Path], stdout: int) -> tuple[int, bytes]
 def test_is_pipe_tells_pipes_and_sockets_from_files_and_terminals(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()
     left, right = socket.socketpair()
-    master, slave = os.openpty()
+    master, slave = open_terminal()
     with open(tmp_path / "out", "wb") as file, open(os.devnull, "wb") as devnull:
         try:
             assert is_pipe(write_end)
@@ -157,7 +146,9 @@ def test_when_stdout_is_a_pipe_nothing_is_drawn_on_the_terminal(
     # `fetchpool urls.txt --format jsonl | cat`: cat writes the results to the same terminal.
     urls = _slow_urls(server, "pipe")
     path = write_lines(tmp_path / "urls.txt", urls)
-    status, raw = _shell_on_pty(_fetchpool(path, "--format", "jsonl", "--workers", "2") + " | cat")
+    status, raw = _shell_on_pty(
+        command_line(path, "--format", "jsonl", "--workers", "2") + " | cat"
+    )
     assert status == 0, raw
     assert "\x1b" not in raw  # no progress line, no cursor movement, no erasing
     assert "done ·" not in raw
@@ -173,7 +164,7 @@ def test_when_stdout_is_a_pipe_to_head_nothing_is_glued_to_the_first_result(
 ) -> None:
     urls = [server.url(f"/ok/head-{i}") for i in range(3)] + _slow_urls(server, "head", 6)
     path = write_lines(tmp_path / "urls.txt", urls)
-    _, raw = _shell_on_pty(_fetchpool(path, "--workers", "2") + " | head -3")
+    _, raw = _shell_on_pty(command_line(path, "--workers", "2") + " | head -3")
     assert "\x1b" not in raw
     assert "done ·" not in raw
     lines = raw.replace("\r\n", "\n").splitlines()
@@ -221,7 +212,9 @@ def test_when_stdout_is_redirected_to_a_file_the_progress_line_is_drawn_on_stder
     urls = _slow_urls(server, f"file-{target}")
     path = write_lines(tmp_path / "urls.txt", urls)
     out = tmp_path / "out.tsv" if target == "file" else Path(os.devnull)
-    status, raw = _shell_on_pty(_fetchpool(path, "--workers", "2") + f" > {shlex.quote(str(out))}")
+    status, raw = _shell_on_pty(
+        command_line(path, "--workers", "2") + f" > {shlex.quote(str(out))}"
+    )
     assert status == 0, raw
     assert "/8 done" in ANY_SEQUENCE.sub("", raw)  # the progress line was drawn...
     assert CURSOR_MOVEMENT.search(raw)
@@ -242,7 +235,7 @@ def test_quiet_plain_at_a_terminal_prints_results_only_no_summary(
 ) -> None:
     urls = _slow_urls(server, "quiet-plain")
     path = write_lines(tmp_path / "urls.txt", urls)
-    status, raw = _shell_on_pty(_fetchpool(path, "--workers", "2", "--format", "plain", "-q"))
+    status, raw = _shell_on_pty(command_line(path, "--workers", "2", "--format", "plain", "-q"))
     assert status == 0, raw
     assert "\x1b" not in raw
     lines = raw.replace("\r\n", "\n").splitlines()
@@ -256,7 +249,7 @@ def test_quiet_with_stdout_to_a_file_draws_nothing_on_the_terminal(
     urls = _slow_urls(server, "quiet-file")
     path = write_lines(tmp_path / "urls.txt", urls)
     out = tmp_path / "out.tsv"
-    command = _fetchpool(path, "--workers", "2", "--quiet") + f" > {shlex.quote(str(out))}"
+    command = command_line(path, "--workers", "2", "--quiet") + f" > {shlex.quote(str(out))}"
     status, raw = _shell_on_pty(command)
     assert status == 0, raw
     assert raw == ""  # no progress line, no summary
@@ -268,7 +261,7 @@ def test_quiet_table_at_a_terminal_prints_rows_only_no_live_region_no_summary(
 ) -> None:
     urls = [*_slow_urls(server, "quiet-table"), server.url("/status/404/quiet-table")]
     path = write_lines(tmp_path / "urls.txt", urls)
-    status, raw = _shell_on_pty(_fetchpool(path, "--workers", "2", "--quiet"))
+    status, raw = _shell_on_pty(command_line(path, "--workers", "2", "--quiet"))
     assert status == 1, raw  # the 404
     assert not CURSOR_MOVEMENT.search(raw)
     assert "in flight" not in raw
@@ -317,7 +310,7 @@ def test_no_progress_table_at_a_terminal_streams_rows_without_a_live_region(
 ) -> None:
     urls = _slow_urls(server, "no-progress-table")
     path = write_lines(tmp_path / "urls.txt", urls)
-    status, raw = _shell_on_pty(_fetchpool(path, "--workers", "2", "--no-progress"))
+    status, raw = _shell_on_pty(command_line(path, "--workers", "2", "--no-progress"))
     assert status == 0, raw
     assert not CURSOR_MOVEMENT.search(raw)  # nothing drawn and erased: no live region
     assert "in flight" not in raw

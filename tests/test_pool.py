@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import httpx
@@ -58,7 +58,10 @@ def test_library_does_not_import_typer_or_rich() -> None:
 
 def test_public_api_is_deliberate() -> None:
     assert set(fetchpool.__all__) == {
+        "BrokenResourceError",
         "Channel",
+        "ClosedResourceError",
+        "EndOfChannel",
         "Fetcher",
         "FetchpoolError",
         "Kind",
@@ -69,7 +72,9 @@ def test_public_api_is_deliberate() -> None:
         "StatusSet",
         "Target",
         "TargetReader",
+        "TargetSource",
         "UsageError",
+        "WouldBlock",
         "__version__",
         "check_url",
         "fetch",
@@ -161,31 +166,78 @@ def test_an_exception_while_fetching_becomes_a_fail_and_the_worker_lives_on() ->
     assert all(r.ok for r in results[1:])
 
 
+async def cancel_after(
+    targets: AsyncIterable[Target], seconds: float, *, workers: int
+) -> tuple[list[Result], int]:
+    """Run a pool over `targets`, cancel it after `seconds`; its results and targets read."""
+    async with Pool(Settings(workers=workers, timeout=30)) as pool:
+        results = Channel[Result](workers)
+        task = asyncio.create_task(pool.run(targets, results))
+        await asyncio.sleep(seconds)
+        pool.cancel("interrupted by test")
+        collected = [r async for r in results]
+        await task
+        return collected, pool.read_count
+
+
 def test_cancel_reports_every_unfinished_target_as_cancelled(server: HTTPTestServer) -> None:
     targets = [Target(server.url(f"/hang/{i}"), "list", i + 1) for i in range(20)]
 
-    async def scenario() -> tuple[list[Result], int]:
-        async def source() -> AsyncIterator[Target]:
-            for t in targets:
-                yield t
+    async def source() -> AsyncIterator[Target]:
+        for t in targets:
+            yield t
 
-        settings = Settings(workers=4, timeout=30)
-        async with Pool(settings) as pool:
-            results = Channel[Result](4)
-            task = asyncio.create_task(pool.run(source(), results))
-            await asyncio.sleep(0.3)
-            pool.cancel("interrupted by test")
-            collected = [r async for r in results]
-            await task
-            return collected, pool.read_count
-
-    results, read = run(scenario(), timeout=10)
+    results, read = run(cancel_after(source(), 0.3, workers=4), timeout=10)
     assert len(results) == read
     assert 4 <= read < 20  # the reader stopped; input not read stays unread
     assert {r.url for r in results} == {t.url for t in targets[:read]}
     assert all(r.outcome is Outcome.CANCELLED for r in results)
     assert all(r.error == "interrupted by test" for r in results)
     assert all(r.kind is Kind.CANCELLED for r in results)
+
+
+def test_a_sources_leftovers_are_reported_cancelled(server: HTTPTestServer) -> None:
+    class Source:
+        """A `TargetSource` that read two lines it never handed out."""
+
+        def __init__(self) -> None:
+            self.unread = [Target(server.url("/ok/left/1")), Target(server.url("/ok/left/2"))]
+
+        async def _targets(self) -> AsyncIterator[Target]:
+            yield Target(server.url("/hang/left"))
+            await asyncio.Event().wait()  # the rest of the input never comes
+
+        def __aiter__(self) -> AsyncIterator[Target]:
+            return self._targets()
+
+        def leftovers(self) -> list[Target]:
+            left, self.unread = self.unread, []
+            return left
+
+    results, _ = run(cancel_after(Source(), 0.3, workers=2), timeout=10)
+    assert sorted(r.url for r in results) == sorted(
+        server.url(p) for p in ("/hang/left", "/ok/left/1", "/ok/left/2")
+    )
+    assert all(r.outcome is Outcome.CANCELLED for r in results)
+
+
+def test_closing_the_receive_side_stops_the_pool_at_once(server: HTTPTestServer) -> None:
+    async def scenario() -> float:
+        async def source() -> AsyncIterator[Target]:
+            for i in range(20):
+                yield Target(server.url(f"/hang/closed/{i}"))
+
+        async with Pool(Settings(workers=4, timeout=30)) as pool:
+            results = Channel[Result](4)
+            task = asyncio.create_task(pool.run(source(), results))
+            await asyncio.sleep(0.3)  # every worker waits on a hanging URL
+            started = asyncio.get_running_loop().time()
+            results.close_receive()
+            await task
+            assert pool.cancelled == "results are no longer read"
+            return asyncio.get_running_loop().time() - started
+
+    assert run(scenario(), timeout=10) < 2
 
 
 def test_eof_drains_every_queued_and_in_flight_url(server: HTTPTestServer) -> None:
@@ -206,7 +258,8 @@ def test_breaking_out_of_fetch_cancels_in_flight_work(fresh_server: HTTPTestServ
         return condition()
 
     async def scenario() -> Result:
-        async with contextlib.aclosing(fetchpool.fetch(urls, workers=6, timeout=30)) as results:
+        fetched = fetchpool.fetch(urls, workers=6, timeout=30)
+        async with contextlib.aclosing(fetched) as results:
             first = await anext(results)
             assert await until(lambda: fresh_server.hits("/hang/") == 5)
         # Closed: the pool's tasks are gone and the hanging connections dropped.

@@ -205,7 +205,7 @@ def test_backoff_doubles_per_attempt_with_jitter() -> None:
     fetcher = fetchpool.Fetcher(httpx.AsyncClient(), fetchpool.Settings())
     draws = {fetcher._backoff(3, None) for _ in range(20)}
     assert len(draws) > 1  # jittered, not a fixed wait
-    assert all(0.5 <= d <= 1.0 for d in draws)
+    assert all(d is not None and 0.5 <= d <= 1.0 for d in draws)
     assert fetcher._backoff(3, "7") == 7.0  # Retry-After wins over the backoff
 
 

@@ -50,9 +50,10 @@ class ManualBackend:
         self.started: list[str] = []
         self.done: dict[str, Done] = {}
 
-    def start(self, host: str, done: Done) -> None:
+    def start(self, host: str, done: Done) -> float | None:
         self.started.append(host)
         self.done[host] = done
+        return None
 
     def answer(self, host: str, addrs: list[Address] = LOCAL) -> None:
         self.done[host](addrs, None)
@@ -446,7 +447,9 @@ def test_httpx_transports_give_each_address_but_the_last_a_bounded_try(
     from fetchpool._transport import _httpcore
 
     monkeypatch.setattr(_httpcore, "ADDRESS_ATTEMPT_TIMEOUT", 0.05)
-    answers = {"two.test": [(socket.AF_INET, ("127.0.0.2", 0)), (socket.AF_INET, ("127.0.0.1", 0))]}
+    answers: dict[str, list[Address]] = {
+        "two.test": [(socket.AF_INET, ("127.0.0.2", 0)), (socket.AF_INET, ("127.0.0.1", 0))]
+    }
     inner = HangingFirstAddress()
 
     async def scenario() -> Any:
@@ -460,6 +463,8 @@ def test_httpx_transports_give_each_address_but_the_last_a_bounded_try(
 
 class StaticBackend:
     """Fixed answers, at once."""
+
+    name = "static"
 
     def __init__(self, answers: dict[str, list[Address]]) -> None:
         self.answers = answers

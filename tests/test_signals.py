@@ -19,7 +19,6 @@ from pathlib import Path
 import pexpect
 import pytest
 from clihelpers import (
-    FETCHPOOL,
     cli_env,
     parse_csv,
     parse_jsonl,
@@ -32,6 +31,7 @@ from clihelpers import (
     write_lines,
 )
 from httpserver import HTTPTestServer, wait_until
+from ptyhelpers import run_to_end, spawn_on_terminal
 
 # The contract allows one second from the signal to the process being gone. The test measures
 # from just before kill() to the moment waitpid() returns, on a loaded 2-core CI machine, so it
@@ -248,15 +248,9 @@ def test_ctrl_c_before_any_input_exits_130(server: HTTPTestServer) -> None:
 
 
 @contextlib.contextmanager
-def _on_terminal(*args: str) -> Iterator[pexpect.spawn]:
+def _on_terminal(*args: str) -> Iterator[pexpect.spawn[bytes]]:
     """fetchpool on a pseudo-terminal; killed on the way out if a test left it running."""
-    child = pexpect.spawn(
-        FETCHPOOL[0],
-        [*FETCHPOOL[1:], *args],
-        env=cli_env(),
-        timeout=10,
-        dimensions=(50, 200),
-    )
+    child = spawn_on_terminal(args, rows=50, cols=200, env=cli_env(), timeout=10)
     try:
         yield child
     finally:
@@ -264,11 +258,10 @@ def _on_terminal(*args: str) -> Iterator[pexpect.spawn]:
             child.terminate(force=True)
 
 
-def _wait_gone(child: pexpect.spawn) -> tuple[str, float]:
+def _wait_gone(child: pexpect.spawn[bytes]) -> tuple[str, float]:
     started = time.monotonic()
-    child.expect(pexpect.EOF, timeout=10)
-    child.close()
-    return child.before.decode(errors="replace"), time.monotonic() - started
+    screen = run_to_end(child, timeout=10)
+    return screen, time.monotonic() - started
 
 
 def test_ctrl_c_typed_at_terminal_cancels_and_exits_130(

@@ -299,7 +299,9 @@ def test_slow_pages_are_made_on_request_and_link_many_more() -> None:
         hrefs = [href for _, href in _links_of(body.decode())]
         assert hrefs == [f"{60 + k}.html" for k in range(1, 21)]
         assert request(server.url("/slow/x.html"))[0] == 404
-        assert server.files("/slow/3.html").delay == 0.05  # type: ignore[union-attr]
+        resource = server.files("/slow/3.html")
+        assert resource is not None
+        assert resource.delay == 0.05
 
 
 def _links_of(body: str) -> list[tuple[int, str]]:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -234,3 +235,26 @@ def test_an_unreadable_file_is_reported_before_anything_is_read(tmp_path) -> Non
         open_inputs([str(tmp_path / "missing.txt")])
     with pytest.raises(IsADirectoryError):
         open_inputs([str(tmp_path)])
+
+
+def test_leftovers_of_a_filtered_reader_are_filtered_and_counted_like_every_other_line(
+    tmp_path: Path,
+) -> None:
+    from fetchpool._filter import LinkFilter
+    from fetchpool._links import FilteredTargets
+    from fetchpool._stats import InputCounts
+
+    path = tmp_path / "urls.txt"
+    path.write_bytes(b"http://a.test/1\nhttp://skip.test/2\nhttp://a.test/3\nnot a url\n")
+    counts = InputCounts()
+    source = FilteredTargets(
+        TargetReader(open_inputs([str(path)])), LinkFilter(exclude=["skip"]), counts
+    )
+
+    async def first() -> Target:
+        return await anext(aiter(source))
+
+    assert asyncio.run(first()).url == "http://a.test/1"
+    # The rest of the chunk was read but never handed out: what a cancel reports.
+    assert [t.url for t in source.leftovers()] == ["http://a.test/3", "not a url"]
+    assert (counts.excluded, source.leftovers()) == (1, [])

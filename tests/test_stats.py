@@ -138,3 +138,15 @@ def test_elapsed_and_rate_follow_the_injected_clock() -> None:
     assert stats.elapsed() == 2.0
     stats.start()
     assert stats.elapsed() == 0.0
+
+
+def test_what_the_input_counted_is_added_at_the_end() -> None:
+    from fetchpool._stats import InputCounts
+
+    stats = RunStats()
+    stats.excluded = 1
+    counts = InputCounts(excluded=2, other_shards=3, documents=4, undecodable=5)
+    counts.unchecked["scheme"] += 6
+    stats.add_input(counts)
+    assert (stats.excluded, stats.other_shards, stats.documents, stats.undecodable) == (3, 3, 4, 5)
+    assert stats.unchecked == {"scheme": 6}

@@ -11,7 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from clihelpers import FETCHPOOL, write_lines
 from httpserver import HTTPTestServer
+from ptyhelpers import run_to_end, screen_lines, spawn_on_terminal
 from rich.cells import cell_len
 from rich.console import Console
 
@@ -21,6 +23,7 @@ from fetchpool.cli.literal import printable
 from fetchpool.cli.progress import ProgressLine
 from fetchpool.cli.summary import format_summary, summary_renderable
 from fetchpool.cli.table import TableSink, fit_middle
+from fetchpool.cli.view import RunSnapshot, RunView
 
 BASE = "http://127.0.0.1:8000"
 LONG_URL = BASE + "/start-of-path/" + "x" * 150 + "/end-of-path.html"
@@ -36,19 +39,9 @@ def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-class FakeView:
-    """A run view whose busy workers and total the test sets."""
-
-    def __init__(self, busy: Sequence[tuple[Target, float]] = (), total: int | None = None):
-        self.busy = list(busy)
-        self._total = total
-
-    def in_flight(self) -> Sequence[tuple[Target, float]]:
-        return list(self.busy)
-
-    @property
-    def total(self) -> int | None:
-        return self._total
+def view_of(busy: Sequence[tuple[Target, float]] = (), total: int | None = None) -> RunView:
+    """A run view with the busy workers and total the test sets, as if published."""
+    return RunView(RunSnapshot(tuple(busy), total))
 
 
 def console(width: int, *, interactive: bool = False, color: bool = False) -> Console:
@@ -70,10 +63,7 @@ def output(con: Console) -> str:
 
 def screen(text: str, width: int, height: int = 24) -> list[str]:
     """The screen a terminal of this size shows after receiving `text`."""
-    pyte = pytest.importorskip("pyte")
-    scr = pyte.Screen(width, height)
-    pyte.Stream(scr).feed(text.replace("\n", "\r\n"))
-    return [line.rstrip() for line in scr.display]
+    return screen_lines(text.replace("\n", "\r\n"), width, height)
 
 
 def ok(url: str, *, elapsed: float = 0.012, final_url: str | None = None) -> Result:
@@ -95,10 +85,14 @@ def cancelled(url: str) -> Result:
 
 
 def run_sink(
-    con: Console, results: Sequence[Result], *, view: FakeView | None = None, **kwargs: bool
+    con: Console,
+    results: Sequence[Result],
+    *,
+    view: RunView | None = None,
+    failures_only: bool = False,
 ) -> RunStats:
     stats = RunStats()
-    sink = TableSink(console=con, view=view or FakeView(), stats=stats, **kwargs)
+    sink = TableSink(console=con, view=view or view_of(), stats=stats, failures_only=failures_only)
     sink.start()
     for result in results:
         stats.add(result)
@@ -256,7 +250,7 @@ def test_markup_and_escape_sequences_from_outside_render_literally() -> None:
 
 def test_outside_text_cannot_inject_escapes_into_a_coloured_live_display() -> None:
     con = console(200, interactive=True, color=True)
-    view = FakeView(busy=[(Target(HOSTILE_URL), 0.0)])
+    view = view_of(busy=[(Target(HOSTILE_URL), 0.0)])
     run_sink(con, [fail(HOSTILE_URL, HOSTILE_ERROR, status=500)], view=view)
     text = output(con)
     # Rich's own styling and cursor control remain; nothing else may start with ESC.
@@ -286,7 +280,7 @@ def test_resizing_mid_run_lays_out_later_rows_for_the_new_width() -> None:
     url = BASE + "/" + "r" * 120
     con = console(200)
     stats = RunStats()
-    sink = TableSink(console=con, view=FakeView(), stats=stats)
+    sink = TableSink(console=con, view=view_of(), stats=stats)
     sink.start()
     sink.write(fail(url, "HTTP 404 Not Found", status=404))
     con.width = 80
@@ -301,7 +295,7 @@ def test_resizing_mid_run_lays_out_later_rows_for_the_new_width() -> None:
 
 def test_live_region_shows_busy_workers_longest_running_first_and_the_counts() -> None:
     now = 1000.0
-    view = FakeView(
+    view = view_of(
         busy=[
             (Target(BASE + "/delay/1"), now - 1.0),
             (Target(BASE + "/stuck"), now - 42.0),
@@ -331,7 +325,7 @@ def test_live_region_shows_busy_workers_longest_running_first_and_the_counts() -
 
 
 def test_live_region_is_capped_and_says_how_many_more_are_in_flight() -> None:
-    view = FakeView(busy=[(Target(f"{BASE}/w/{i}"), float(i)) for i in range(40)])
+    view = view_of(busy=[(Target(f"{BASE}/w/{i}"), float(i)) for i in range(40)])
     con = console(80, interactive=True)
     sink = TableSink(console=con, view=view, stats=RunStats(), clock=lambda: 100.0)
     sink.start()
@@ -345,7 +339,7 @@ def test_live_region_is_capped_and_says_how_many_more_are_in_flight() -> None:
 
 
 def test_finish_clears_the_live_region_and_ends_with_the_summary() -> None:
-    view = FakeView(busy=[(Target(BASE + "/delay/9"), 0.0)], total=5)
+    view = view_of(busy=[(Target(BASE + "/delay/9"), 0.0)], total=5)
     con = console(100, interactive=True)
     stats = run_sink(con, SAMPLE, view=view)
     lines = [line for line in screen(output(con), 100, 40) if line]
@@ -460,7 +454,7 @@ def test_progress_line_draws_counts_and_leaves_nothing_when_stopped() -> None:
     stats = RunStats()
     for result in SAMPLE:
         stats.add(result)
-    progress = ProgressLine(console=con, view=FakeView(total=10), stats=stats)
+    progress = ProgressLine(console=con, view=view_of(total=10), stats=stats)
     assert progress.active
     progress.start()
     progress.update()
@@ -477,7 +471,7 @@ def test_progress_line_draws_counts_and_leaves_nothing_when_stopped() -> None:
 def test_progress_line_draws_nothing_when_not_on_a_terminal() -> None:
     file = io.StringIO()
     con = Console(file=file, width=80)
-    progress = ProgressLine(console=con, view=FakeView(), stats=RunStats())
+    progress = ProgressLine(console=con, view=view_of(), stats=RunStats())
     assert not progress.active
     progress.start()
     progress.update()
@@ -488,7 +482,7 @@ def test_progress_line_draws_nothing_when_not_on_a_terminal() -> None:
 def test_table_sink_without_a_terminal_prints_rows_and_summary_without_live_region() -> None:
     file = io.StringIO()
     con = Console(file=file, width=100)
-    run_sink(con, SAMPLE, view=FakeView(busy=[(Target(BASE + "/busy"), 0.0)]))
+    run_sink(con, SAMPLE, view=view_of(busy=[(Target(BASE + "/busy"), 0.0)]))
     text = file.getvalue()
     assert "\x1b" not in text
     assert "/busy" not in text
@@ -501,26 +495,11 @@ def test_table_sink_without_a_terminal_prints_rows_and_summary_without_live_regi
 
 def _run_on_terminal(urls: Sequence[str], tmp_path: Path, cols: int, rows: int) -> list[str]:
     """Run `fetchpool FILE` on a pty of cols x rows; return the final screen's lines."""
-    pexpect = pytest.importorskip("pexpect")
-    pyte = pytest.importorskip("pyte")
-    from clihelpers import FETCHPOOL, cli_env, write_lines
-
     path = write_lines(tmp_path / "urls.txt", urls)
-    child = pexpect.spawn(
-        FETCHPOOL[0],
-        [*FETCHPOOL[1:], str(path), "--workers", "3", "--timeout", "5"],
-        env=cli_env({"TERM": "xterm-256color"}),
-        timeout=20,
-        dimensions=(rows, cols),
-    )
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
+    child = spawn_on_terminal([path, "--workers", "3", "--timeout", "5"], rows=rows, cols=cols)
+    raw = run_to_end(child)
     assert child.exitstatus == 1  # some URLs fail on purpose
-    scr = pyte.Screen(cols, rows)
-    pyte.Stream(scr).feed(child.before.decode("utf-8", errors="replace"))
-    return [line.rstrip() for line in scr.display]
+    return screen_lines(raw, cols, rows)
 
 
 def _terminal_urls(server: HTTPTestServer) -> tuple[list[str], str]:
@@ -586,7 +565,7 @@ def test_a_terminal_that_goes_away_is_reported_by_finish_not_by_a_thread_traceba
 ) -> None:
     file = _ClosingFile()
     con = console_class(file=file, width=80, force_terminal=True, force_interactive=True)
-    sink = TableSink(console=con, view=FakeView(), stats=RunStats(), refresh_per_second=50)
+    sink = TableSink(console=con, view=view_of(), stats=RunStats(), refresh_per_second=50)
     sink.start()
     file.broken = True
     sink.write(ok(BASE + "/ok/1"))
@@ -603,37 +582,32 @@ def test_a_terminal_that_goes_away_is_reported_by_finish_not_by_a_thread_traceba
 def test_a_closed_pipe_without_a_terminal_raises_broken_pipe(console_class: type[Console]) -> None:
     file = _ClosingFile()
     con = console_class(file=file, width=80)
-    sink = TableSink(console=con, view=FakeView(), stats=RunStats())
+    sink = TableSink(console=con, view=view_of(), stats=RunStats())
     sink.start()
     file.broken = True
     with pytest.raises(BrokenPipeError):
         sink.write(ok(BASE + "/ok/1"))
 
 
+def _to_file_at_a_terminal(urls: Sequence[str], tmp_path: Path, *args: str) -> tuple[str, Path]:
+    """`fetchpool FILE --workers 2 ARGS > out.tsv` with stderr on a terminal: what the
+    terminal got, and the output file (the run must succeed)."""
+    path = write_lines(tmp_path / "urls.txt", urls)
+    out = tmp_path / "out.tsv"
+    command = " ".join([*FETCHPOOL, str(path), "--workers", "2", *args, ">", str(out)])
+    child = spawn_on_terminal([command], shell=True)
+    raw = run_to_end(child)
+    assert child.exitstatus == 0
+    return raw, out
+
+
 def test_progress_on_stderr_is_erased_when_stdout_is_a_file(
     server: HTTPTestServer, tmp_path: Path
 ) -> None:
-    pexpect = pytest.importorskip("pexpect")
-    pyte = pytest.importorskip("pyte")
-    from clihelpers import FETCHPOOL, cli_env, write_lines
-
     urls = [server.url(f"/delay/150/progress-{i}") for i in range(12)]
-    path = write_lines(tmp_path / "urls.txt", urls)
-    out = tmp_path / "out.tsv"
-    command = " ".join([*FETCHPOOL, str(path), "--workers", "2", ">", str(out)])
-    child = pexpect.spawn(
-        "/bin/sh", ["-c", command], env=cli_env({"TERM": "xterm-256color"}), timeout=20
-    )
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
-    assert child.exitstatus == 0
-    raw = child.before.decode("utf-8", errors="replace")
+    raw, out = _to_file_at_a_terminal(urls, tmp_path)
     assert "/12 done" in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", raw)  # progress was drawn...
-    scr = pyte.Screen(80, 24)
-    pyte.Stream(scr).feed(raw)
-    lines = [line.rstrip() for line in scr.display if line.strip()]
+    lines = [line for line in screen_lines(raw, 80, 24) if line]
     assert not any("done ·" in line for line in lines)  # ...and erased
     assert lines[0].startswith("12 URLs: 12 ok")  # the plain summary remains
     assert len(out.read_text().splitlines()) == 12
@@ -643,22 +617,8 @@ def test_progress_on_stderr_is_erased_when_stdout_is_a_file(
 def test_no_progress_draws_nothing_on_stderr_even_at_a_terminal(
     server: HTTPTestServer, tmp_path: Path
 ) -> None:
-    pexpect = pytest.importorskip("pexpect")
-    from clihelpers import FETCHPOOL, cli_env, write_lines
-
     urls = [server.url(f"/delay/150/no-progress-{i}") for i in range(8)]
-    path = write_lines(tmp_path / "urls.txt", urls)
-    out = tmp_path / "out.tsv"
-    command = " ".join([*FETCHPOOL, str(path), "--workers", "2", "--no-progress", ">", str(out)])
-    child = pexpect.spawn(
-        "/bin/sh", ["-c", command], env=cli_env({"TERM": "xterm-256color"}), timeout=20
-    )
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
-    assert child.exitstatus == 0
-    raw = child.before.decode("utf-8", errors="replace")
+    raw, out = _to_file_at_a_terminal(urls, tmp_path, "--no-progress")
     assert "\x1b" not in raw  # no live display: no cursor movement, no erasing
     assert "done ·" not in raw
     assert raw.strip().startswith("8 URLs: 8 ok")  # only the summary reaches the terminal
@@ -715,29 +675,14 @@ def test_the_summary_on_an_80_column_terminal_splits_no_item_across_lines(
 def test_a_second_run_with_cache_marks_the_cached_rows_on_a_terminal(
     server: HTTPTestServer, tmp_path: Path
 ) -> None:
-    pexpect = pytest.importorskip("pexpect")
-    pyte = pytest.importorskip("pyte")
-    from clihelpers import FETCHPOOL, cli_env, write_lines
-
     path = write_lines(tmp_path / "urls.txt", [server.url(f"/ok/cache-{i}") for i in range(3)])
     cache = tmp_path / "cache.jsonl"
     screens = []
     for _ in range(2):
-        child = pexpect.spawn(
-            FETCHPOOL[0],
-            [*FETCHPOOL[1:], str(path), "--cache", str(cache)],
-            env=cli_env({"TERM": "xterm-256color"}),
-            timeout=20,
-            dimensions=(24, 80),
-        )
-        try:
-            child.expect(pexpect.EOF)
-        finally:
-            child.close(force=True)
+        child = spawn_on_terminal([path, "--cache", cache])
+        raw = run_to_end(child)
         assert child.exitstatus == 0
-        scr = pyte.Screen(80, 24)
-        pyte.Stream(scr).feed(child.before.decode("utf-8", errors="replace"))
-        screens.append(row_lines("\n".join(line.rstrip() for line in scr.display)))
+        screens.append(row_lines("\n".join(screen_lines(raw, 80, 24))))
     first, second = screens
     assert len(first) == len(second) == 3
     assert not any("cached" in row for row in first)

@@ -13,11 +13,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pexpect
-import pyte
 import pytest
 from clihelpers import (
-    FETCHPOOL,
-    cli_env,
     parse_jsonl,
     parse_summary,
     read_lines_until,
@@ -26,11 +23,13 @@ from clihelpers import (
     write_lines,
 )
 from httpserver import HTTPTestServer, wait_until
+from ptyhelpers import run_to_end, screen_lines, spawn_on_terminal
 from rich.console import Console
 
 from fetchpool._models import Kind, Outcome, Result
 from fetchpool._stats import RunStats
 from fetchpool.cli.table import TableSink, fit_url
+from fetchpool.cli.view import RunView
 
 WIDTHS = [80, 200]
 SCREEN_ROWS = 120  # tall enough that nothing of the run scrolls off the screen
@@ -48,26 +47,13 @@ def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def _spawn(args: list[str], cols: int, cwd: Path | None = None) -> pexpect.spawn:
-    return pexpect.spawn(
-        FETCHPOOL[0],
-        [*FETCHPOOL[1:], *args],
-        env=cli_env({"TERM": "xterm-256color"}),
-        timeout=20,
-        dimensions=(SCREEN_ROWS, cols),
-        cwd=str(cwd) if cwd is not None else None,
-    )
+def _spawn(args: list[str], cols: int, cwd: Path | None = None) -> pexpect.spawn[bytes]:
+    return spawn_on_terminal(args, rows=SCREEN_ROWS, cols=cols, cwd=cwd)
 
 
-def _screen(child: pexpect.spawn, cols: int) -> list[str]:
+def _screen(child: pexpect.spawn[bytes], cols: int) -> list[str]:
     """Wait for the end of the run; the final screen's lines, each `cols` cells wide."""
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
-    scr = pyte.Screen(cols, SCREEN_ROWS)
-    pyte.Stream(scr).feed(child.before.decode("utf-8", errors="replace").replace("^C", ""))
-    return list(scr.display)
+    return screen_lines(run_to_end(child).replace("^C", ""), cols, SCREEN_ROWS, strip=False)
 
 
 def _after(lines: list[str], title: str) -> list[str]:
@@ -126,7 +112,7 @@ def _failure(i: int) -> Result:
 def test_the_list_of_failures_shows_at_most_100_then_a_count_of_the_rest() -> None:
     con = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
     stats = RunStats()
-    sink = TableSink(console=con, view=_NoView(), stats=stats)
+    sink = TableSink(console=con, view=RunView(), stats=stats)
     sink.start()
     for i in range(1, 131):
         result = _failure(i)
@@ -140,15 +126,6 @@ def test_the_list_of_failures_shows_at_most_100_then_a_count_of_the_rest() -> No
     assert len(entries) == 100
     assert entries[-1].endswith("/status/404/100")
     assert "… and 30 more failures (not listed)" in listed
-
-
-class _NoView:
-    def in_flight(self) -> list[object]:
-        return []
-
-    @property
-    def total(self) -> None:
-        return None
 
 
 # -- "After Ctrl-C or `--max-time`, the CANCELLED URLs are one line in the table (`N cancelled`),

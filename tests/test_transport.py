@@ -1,7 +1,8 @@
 """FastTransport through httpx.AsyncClient against a raw-socket HTTP/1.1 server on 127.0.0.1.
 
-The server lives in this file so each test controls the exact bytes on the wire and can count
-connections; every test runs its own event loop (stdlib asyncio, and uvloop where installed).
+The server is the suite's `HTTPTestServer`, fresh for each test and given this file's routes,
+so each test controls the exact bytes on the wire and can count connections; every test runs
+its own event loop (stdlib asyncio, and uvloop where installed).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import contextlib
 import random
 import socket
 import ssl
-import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import httpx
 import pytest
 import trustme
+from httpserver import HTTPTestServer, Route, ServerConnection, ServerRequest
 
 from fetchpool._transport import FastTransport, Resolver
 from fetchpool._transport._parser import PLAIN_FIELDS as _PLAIN_FIELDS
@@ -48,83 +49,21 @@ def run(coro: Coroutine[Any, Any, Any], loop: str = "asyncio") -> Any:
     return asyncio.run(bounded())
 
 
-class RawServer:
-    """HTTP/1.1 server whose routes write raw bytes; it counts and tracks connections."""
-
-    def __init__(self, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None):
-        self.host = host
-        self.ssl_context = ssl_context
-        self.connections = 0  # accepted so far
-        self.open = 0
-        self.peak = 0
-        self.requests: list[bytes] = []
-        self.bodies: list[bytes] = []  # the body of each request, by its Content-Length
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.readers: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}
-        self.port = 0
-
-    @property
-    def base(self) -> str:
-        scheme = "https" if self.ssl_context else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
-
-    async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._on_conn, self.host, 0, ssl=self.ssl_context)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for w in list(self._writers):
-            w.transport.abort()
-        with contextlib.suppress(asyncio.TimeoutError):
-            async with asyncio.timeout(2):
-                await self._server.wait_closed()
-
-    async def wait_all_closed(self) -> None:
-        async with asyncio.timeout(5):
-            while self.open:
-                await asyncio.sleep(0.01)
-
-    async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self.open += 1
-        self.peak = max(self.peak, self.open)
-        self._writers.add(writer)
-        self.readers[writer] = reader
-        served = 0
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                self.requests.append(head)
-                first = head.split(b"\r\n", 1)[0]
-                method, target, _ = first.split(b" ", 2)
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                self.bodies.append(await reader.readexactly(length) if length else b"")
-                served += 1
-                route = ROUTES[target.decode().split("?")[0]]
-                if not await route(self, writer, method, served):
-                    return
-        except ConnectionError:
-            pass
-        finally:
-            self.open -= 1
-            self._writers.discard(writer)
-            self.readers.pop(writer, None)
-            writer.transport.abort()
-
-
-Route = Callable[[RawServer, asyncio.StreamWriter, bytes, int], Awaitable[bool]]
 ROUTES: dict[str, Route] = {}
+"""This file's routes: each writes exact bytes; True closes the connection after."""
+
+
+@contextlib.asynccontextmanager
+async def raw_server(**options: Any) -> AsyncIterator[HTTPTestServer]:
+    """A fresh `HTTPTestServer` that answers this file's routes (its counts start at 0)."""
+    with HTTPTestServer(routes=ROUTES, **options) as server:
+        yield server
+
+
+async def wait_all_closed(server: HTTPTestServer) -> None:
+    async with asyncio.timeout(5):
+        while server.open_connections:
+            await asyncio.sleep(0.01)
 
 
 def route(path: str) -> Callable[[Route], Route]:
@@ -140,10 +79,10 @@ def route(path: str) -> Callable[[Route], Route]:
 def fixed_route(path: str, payload: bytes) -> None:
     """Register a route that writes `payload` and keeps the connection."""
 
-    async def fixed(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
-        w.write(payload)
-        await w.drain()
-        return True
+    async def fixed(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+        conn.writer.write(payload)
+        await conn.writer.drain()
+        return False
 
     ROUTES[path] = fixed
 
@@ -161,99 +100,100 @@ fixed_route("/huge-head", b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 70000 + b
 
 
 @route("/head")
-async def _head(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
-    body = b"" if method == b"HEAD" else b"hello"
-    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + body)
-    return True
+async def _head(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+    body = b"" if req.method == "HEAD" else b"hello"
+    conn.writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + body)
+    return False
 
 
 @route("/chunked")
-async def _chunked(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+async def _chunked(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+    w = conn.writer
     w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhel")
     await w.drain()
     await asyncio.sleep(0.01)
     w.write(b"lo\r\nA\r\n, world!!!\r\n0\r\nX-Trailer: yes\r\n\r\n")
-    return True
+    return False
 
 
 @route("/until-close")
-async def _until_close(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+async def _until_close(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+    w = conn.writer
     w.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nfirst ")
     await w.drain()
     await asyncio.sleep(0.01)
     w.write(b"second")
     await w.drain()
     w.close()
-    return False
+    return True
 
 
 @route("/http10")
-async def _http10(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
-    w.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
-    await w.drain()
-    return False
+async def _http10(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+    conn.writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    await conn.writer.drain()
+    return True
 
 
 @route("/big")
-async def _big(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+async def _big(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+    w = conn.writer
     w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BIG)
     block = b"x" * 65536
     for _ in range(BIG // len(block)):
         w.write(block)
         await w.drain()
-    return True
+    return False
 
 
 @route("/slow")
-async def _slow(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+async def _slow(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
     await asyncio.sleep(0.02)
-    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-    return True
+    conn.writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    return False
 
 
 @route("/hang")
-async def _hang(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+async def _hang(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
     # Silent until the client gives up and closes.
     with contextlib.suppress(ConnectionError):
-        await srv.readers[w].read()
-    return False
+        await conn.reader.read()
+    return True
 
 
 @route("/eof")
-async def _eof(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
-    return False
+async def _eof(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+    return True
 
 
 @route("/reset")
-async def _reset(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
-    sock = w.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    w.transport.abort()
-    return False
+async def _reset(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+    conn.reset()
+    return True
 
 
 @route("/cut-body")
-async def _cut_body(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
-    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
-    await w.drain()
-    return False
+async def _cut_body(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+    conn.writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+    await conn.writer.drain()
+    return True
 
 
 @route("/close-when-idle")
-async def _close_when_idle(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
-    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-    await w.drain()
+async def _close_when_idle(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
+    conn.writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    await conn.writer.drain()
     await asyncio.sleep(0.05)
-    return False
+    return True
 
 
 @route("/drop-second")
-async def _drop_second(srv: RawServer, w: asyncio.StreamWriter, method: bytes, n: int) -> bool:
+async def _drop_second(srv: HTTPTestServer, conn: ServerConnection, req: ServerRequest) -> bool:
     # A keep-alive server that times out its connection just as the next request arrives.
-    if n >= 2:
-        return False
-    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-    return True
+    if conn.served >= 2:
+        return True
+    conn.writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    return False
 
 
 @contextlib.asynccontextmanager
@@ -269,12 +209,12 @@ async def client_for(**kwargs: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Fa
 @pytest.mark.parametrize("loop", LOOPS)
 def test_ten_sequential_requests_share_one_keep_alive_connection(loop: str) -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             for _ in range(10):
                 r = await client.get(srv.base + "/cl")
                 assert r.status_code == 200
                 assert r.content == b"hello"
-            assert srv.connections == 1
+            assert srv.connections_total == 1
             assert transport.open_connections == 1
             assert transport.idle_connections == 1
 
@@ -284,11 +224,11 @@ def test_ten_sequential_requests_share_one_keep_alive_connection(loop: str) -> N
 @pytest.mark.parametrize("loop", LOOPS)
 def test_concurrent_requests_never_exceed_max_connections(loop: str) -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for(max_connections=50) as (client, transport):
+        async with raw_server() as srv, client_for(max_connections=50) as (client, transport):
             results = await asyncio.gather(*(client.get(srv.base + "/slow") for _ in range(200)))
             assert [r.status_code for r in results] == [200] * 200
-            assert srv.peak <= 50
-            assert srv.connections <= 50
+            assert srv.max_open_connections <= 50
+            assert srv.connections_total <= 50
             assert transport.open_connections <= 50
 
     run(scenario(), loop)
@@ -296,7 +236,7 @@ def test_concurrent_requests_never_exceed_max_connections(loop: str) -> None:
 
 def test_waiting_for_a_free_connection_times_out_as_pool_timeout() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for(max_connections=1) as (client, transport):
+        async with raw_server() as srv, client_for(max_connections=1) as (client, transport):
             async with client.stream("GET", srv.base + "/big"):
                 with pytest.raises(httpx.PoolTimeout):
                     await client.get(srv.base + "/cl", timeout=httpx.Timeout(5, pool=0.1))
@@ -309,11 +249,11 @@ def test_waiting_for_a_free_connection_times_out_as_pool_timeout() -> None:
 
 def test_idle_connections_hold_no_busy_slot_so_each_origin_keeps_one() -> None:
     async def scenario() -> None:
-        async with RawServer() as a, RawServer() as b, client_for(max_connections=1) as (c, t):
+        async with raw_server() as a, raw_server() as b, client_for(max_connections=1) as (c, t):
             for _ in range(3):
                 assert (await c.get(a.base + "/cl")).status_code == 200
                 assert (await c.get(b.base + "/cl")).status_code == 200
-            assert (a.connections, b.connections) == (1, 1)
+            assert (a.connections_total, b.connections_total) == (1, 1)
             assert t.idle_connections == 2
             assert t.busy_connections == 0
 
@@ -323,28 +263,28 @@ def test_idle_connections_hold_no_busy_slot_so_each_origin_keeps_one() -> None:
 def test_idle_budget_closes_the_least_recently_used_connection() -> None:
     async def scenario() -> None:
         async with (
-            RawServer() as a,
-            RawServer() as b,
-            RawServer() as c,
+            raw_server() as a,
+            raw_server() as b,
+            raw_server() as c,
             client_for(max_idle=2) as (client, t),
         ):
             for srv in (a, b, c):
                 assert (await client.get(srv.base + "/cl")).status_code == 200
             assert t.idle_connections == 2
-            await a.wait_all_closed()  # a's was the least recently used
+            await wait_all_closed(a)  # a's was the least recently used
             assert (await client.get(c.base + "/cl")).status_code == 200
-            assert c.connections == 1
+            assert c.connections_total == 1
 
     run(scenario())
 
 
 def test_connection_idle_past_keepalive_expiry_is_not_reused() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for(keepalive_expiry=0.05) as (client, t):
+        async with raw_server() as srv, client_for(keepalive_expiry=0.05) as (client, t):
             assert (await client.get(srv.base + "/cl")).status_code == 200
             await asyncio.sleep(0.1)
             assert (await client.get(srv.base + "/cl")).status_code == 200
-            assert srv.connections == 2
+            assert srv.connections_total == 2
             assert t.open_connections == 1
 
     run(scenario())
@@ -352,9 +292,9 @@ def test_connection_idle_past_keepalive_expiry_is_not_reused() -> None:
 
 def test_connection_closed_by_server_while_idle_leaves_the_pool() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             assert (await client.get(srv.base + "/close-when-idle")).status_code == 200
-            await srv.wait_all_closed()
+            await wait_all_closed(srv)
             await asyncio.sleep(0.05)
             assert transport.idle_connections == 0
             assert transport.open_connections == 0
@@ -365,17 +305,17 @@ def test_connection_closed_by_server_while_idle_leaves_the_pool() -> None:
 
 def test_stale_keep_alive_connection_is_retried_once_on_a_new_one() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, _transport):
+        async with raw_server() as srv, client_for() as (client, _transport):
             assert (await client.get(srv.base + "/drop-second")).content == b"ok"
             assert (await client.get(srv.base + "/drop-second")).content == b"ok"
-            assert srv.connections == 2
+            assert srv.connections_total == 2
 
     run(scenario())
 
 
 def test_max_idle_per_host_closes_extra_idle_connections() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for(max_idle_per_host=2) as (client, transport):
+        async with raw_server() as srv, client_for(max_idle_per_host=2) as (client, transport):
             await asyncio.gather(*(client.get(srv.base + "/slow") for _ in range(5)))
             assert transport.idle_connections == 2
             assert transport.open_connections == 2
@@ -389,18 +329,18 @@ def test_max_idle_per_host_closes_extra_idle_connections() -> None:
 @pytest.mark.parametrize("loop", LOOPS)
 def test_chunked_body_with_extensions_and_trailers_is_decoded(loop: str) -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, _transport):
+        async with raw_server() as srv, client_for() as (client, _transport):
             for _ in range(2):
                 r = await client.get(srv.base + "/chunked")
                 assert r.content == b"hello, world!!!"
-            assert srv.connections == 1
+            assert srv.connections_total == 1
 
     run(scenario(), loop)
 
 
 def test_close_delimited_body_is_read_to_the_end_and_not_reused() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             r = await client.get(srv.base + "/until-close")
             assert r.content == b"first second"
             assert transport.open_connections == 0
@@ -414,7 +354,7 @@ def test_close_delimited_body_is_read_to_the_end_and_not_reused() -> None:
 
 def test_head_and_204_have_no_body_and_keep_the_connection() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, _transport):
+        async with raw_server() as srv, client_for() as (client, _transport):
             r = await client.head(srv.base + "/head")
             assert r.status_code == 200
             assert r.headers["content-length"] == "5"
@@ -423,14 +363,14 @@ def test_head_and_204_have_no_body_and_keep_the_connection() -> None:
             assert r.status_code == 204
             assert r.content == b""
             assert (await client.get(srv.base + "/head")).content == b"hello"
-            assert srv.connections == 1
+            assert srv.connections_total == 1
 
     run(scenario())
 
 
 def test_informational_response_is_skipped_and_reason_phrase_kept_raw() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, _transport):
+        async with raw_server() as srv, client_for() as (client, _transport):
             r = await client.get(srv.base + "/continue")
             assert (r.status_code, r.content) == (200, b"ok")
             r = await client.get(srv.base + "/reason")
@@ -445,22 +385,22 @@ def test_informational_response_is_skipped_and_reason_phrase_kept_raw() -> None:
 
 def test_request_line_host_and_body_are_sent() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, _transport):
+        async with raw_server() as srv, client_for() as (client, _transport):
             r = await client.post(srv.base + "/cl?q=1", content=b"payload")
             assert r.status_code == 200
-            head = srv.requests[-1]
+            head = srv.heads[-1]
             assert head.startswith(b"POST /cl?q=1 HTTP/1.1\r\n")
             assert f"Host: 127.0.0.1:{srv.port}".encode() in head
             assert b"Content-Length: 7" in head
             assert (await client.get(srv.base + "/cl")).status_code == 200
-            assert srv.connections == 1
+            assert srv.connections_total == 1
 
     run(scenario())
 
 
 def test_request_head_is_exactly_what_the_request_says() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (_client, transport):
+        async with raw_server() as srv, client_for() as (_client, transport):
             url = srv.base + "/cl?a=1&b=%20"
             no_body = httpx.ByteStream(b"")
             headers = [("X-One", "1"), ("x-two", "a, b"), ("Accept", "*/*")]
@@ -468,7 +408,7 @@ def test_request_head_is_exactly_what_the_request_says() -> None:
             request = httpx.Request("GET", url, headers=headers, stream=no_body)
             await (await transport.handle_async_request(request)).aread()
             assert (
-                srv.requests[-1]
+                srv.heads[-1]
                 == (
                     f"GET /cl?a=1&b=%20 HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
                     "X-One: 1\r\nx-two: a, b\r\nAccept: */*\r\n\r\n"
@@ -477,26 +417,26 @@ def test_request_head_is_exactly_what_the_request_says() -> None:
             # A Host header of any case is kept, and not sent twice.
             request = httpx.Request("HEAD", url, headers=[("hOsT", "vhost.test")], stream=no_body)
             await (await transport.handle_async_request(request)).aread()
-            assert srv.requests[-1] == b"HEAD /cl?a=1&b=%20 HTTP/1.1\r\nhOsT: vhost.test\r\n\r\n"
+            assert srv.heads[-1] == b"HEAD /cl?a=1&b=%20 HTTP/1.1\r\nhOsT: vhost.test\r\n\r\n"
             second = [("X-Host", "h"), ("Host", "v.test")]
             request = httpx.Request("GET", srv.base + "/cl", headers=second, stream=no_body)
             await (await transport.handle_async_request(request)).aread()
-            assert srv.requests[-1] == b"GET /cl HTTP/1.1\r\nX-Host: h\r\nHost: v.test\r\n\r\n"
+            assert srv.heads[-1] == b"GET /cl HTTP/1.1\r\nX-Host: h\r\nHost: v.test\r\n\r\n"
             # No headers at all.
             request = httpx.Request("GET", srv.base + "/cl", stream=no_body)
             await (await transport.handle_async_request(request)).aread()
             host = f"Host: 127.0.0.1:{srv.port}".encode()
-            assert srv.requests[-1] == b"GET /cl HTTP/1.1\r\n" + host + b"\r\n\r\n"
+            assert srv.heads[-1] == b"GET /cl HTTP/1.1\r\n" + host + b"\r\n\r\n"
 
     run(scenario())
 
 
 def test_a_body_given_as_a_byte_stream_is_sent_with_its_length() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             request = httpx.Request("POST", srv.base + "/cl", stream=httpx.ByteStream(b"xyz"))
             await (await transport.handle_async_request(request)).aread()
-            assert srv.requests[-1].endswith(b"\r\nContent-Length: 3\r\n\r\n")
+            assert srv.heads[-1].endswith(b"\r\nContent-Length: 3\r\n\r\n")
             assert srv.bodies[-1] == b"xyz"
             # A length given by the caller is kept, not doubled.
             headers = [("Content-Length", "3")]
@@ -504,11 +444,11 @@ def test_a_body_given_as_a_byte_stream_is_sent_with_its_length() -> None:
                 "PUT", srv.base + "/cl", headers=headers, stream=httpx.ByteStream(b"abc")
             )
             await (await transport.handle_async_request(request)).aread()
-            assert srv.requests[-1].lower().count(b"content-length") == 1
+            assert srv.heads[-1].lower().count(b"content-length") == 1
             assert srv.bodies[-1] == b"abc"
             # The connection stayed in step: the next request is read as a request.
             assert (await client.get(srv.base + "/cl")).status_code == 200
-            assert srv.connections == 1
+            assert srv.connections_total == 1
 
     run(scenario())
 
@@ -521,10 +461,10 @@ def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(
     header: tuple[str, str],
 ) -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, _transport):
+        async with raw_server() as srv, client_for() as (client, _transport):
             with pytest.raises(httpx.LocalProtocolError, match="line break"):
                 await client.get(srv.base + "/cl", headers=[header])
-            assert srv.requests == []
+            assert srv.heads == []
 
     run(scenario())
 
@@ -532,7 +472,7 @@ def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(
 @pytest.mark.parametrize("loop", LOOPS)
 def test_large_body_streams_in_chunks(loop: str) -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             total = 0
             pieces = 0
             async with client.stream("GET", srv.base + "/big") as r:
@@ -552,25 +492,25 @@ def test_large_body_streams_in_chunks(loop: str) -> None:
 @pytest.mark.parametrize("loop", LOOPS)
 def test_closing_a_response_early_closes_the_connection_instead_of_reusing_it(loop: str) -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             async with client.stream("GET", srv.base + "/big") as r:
                 async for _ in r.aiter_raw():
                     break
             assert transport.open_connections == 0
             assert (await client.get(srv.base + "/cl")).content == b"hello"
-            assert srv.connections == 2
+            assert srv.connections_total == 2
 
     run(scenario(), loop)
 
 
 def test_response_that_fully_arrived_is_reusable_even_if_never_read() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             for _ in range(3):
                 async with client.stream("GET", srv.base + "/cl") as r:
                     await asyncio.sleep(0.02)  # the 5-byte body is in by now, unread
                     assert r.status_code == 200
-            assert srv.connections == 1
+            assert srv.connections_total == 1
             assert transport.idle_connections == 1
 
     run(scenario())
@@ -579,7 +519,7 @@ def test_response_that_fully_arrived_is_reusable_even_if_never_read() -> None:
 @pytest.mark.parametrize("loop", LOOPS)
 def test_cancelled_request_mid_body_leaks_no_connection(loop: str) -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for(max_connections=2) as (client, transport):
+        async with raw_server() as srv, client_for(max_connections=2) as (client, transport):
 
             async def read_forever() -> None:
                 async with client.stream("GET", srv.base + "/big") as r:
@@ -594,7 +534,7 @@ def test_cancelled_request_mid_body_leaks_no_connection(loop: str) -> None:
                     async with asyncio.timeout(0.1):
                         await fn()
             assert transport.open_connections == 0
-            await srv.wait_all_closed()
+            await wait_all_closed(srv)
             assert (await client.get(srv.base + "/cl")).status_code == 200
 
     run(scenario(), loop)
@@ -602,7 +542,7 @@ def test_cancelled_request_mid_body_leaks_no_connection(loop: str) -> None:
 
 def test_cancelled_waiter_for_a_slot_leaks_no_slot() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for(max_connections=1) as (client, transport):
+        async with raw_server() as srv, client_for(max_connections=1) as (client, transport):
             async with client.stream("GET", srv.base + "/big"):
                 waiter = asyncio.create_task(client.get(srv.base + "/cl"))
                 await asyncio.sleep(0.05)
@@ -617,12 +557,12 @@ def test_cancelled_waiter_for_a_slot_leaks_no_slot() -> None:
 
 def test_aclose_closes_every_connection() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv:
+        async with raw_server() as srv:
             async with client_for() as (client, transport):
                 await asyncio.gather(*(client.get(srv.base + "/slow") for _ in range(5)))
                 assert transport.open_connections == 5
             assert transport.open_connections == 0
-            await srv.wait_all_closed()
+            await wait_all_closed(srv)
 
     run(scenario())
 
@@ -682,7 +622,7 @@ def test_dns_failure_is_connect_error_caused_by_gaierror() -> None:
 
 def test_unreachable_first_address_falls_back_to_the_next() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv:
+        async with raw_server() as srv:
             refused = ("127.0.0.1", _free_port())
             working = ("127.0.0.1", srv.port)
             # The ports in the answer are ignored: each address is tried on the URL's port.
@@ -711,7 +651,7 @@ def test_malformed_or_cut_responses_raise_remote_protocol_error(
     path: str, error: type[Exception], text: str
 ) -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             with pytest.raises(error, match=text):
                 await client.get(srv.base + path)
             assert transport.open_connections == 0
@@ -723,7 +663,7 @@ def test_malformed_or_cut_responses_raise_remote_protocol_error(
 @pytest.mark.parametrize("loop", LOOPS)
 def test_reset_before_the_response_is_a_read_error(loop: str) -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)) as info:
                 await client.get(srv.base + "/reset")
             if isinstance(info.value, httpx.ReadError):
@@ -735,7 +675,7 @@ def test_reset_before_the_response_is_a_read_error(loop: str) -> None:
 
 def test_silent_server_raises_read_timeout() -> None:
     async def scenario() -> None:
-        async with RawServer() as srv, client_for() as (client, transport):
+        async with raw_server() as srv, client_for() as (client, transport):
             with pytest.raises(httpx.ReadTimeout):
                 await client.get(srv.base + "/hang", timeout=httpx.Timeout(5, read=0.1))
             assert transport.open_connections == 0
@@ -758,10 +698,10 @@ def _ipv6_loopback_works() -> bool:
 @pytest.mark.skipif(not _ipv6_loopback_works(), reason="::1 is not configured")
 def test_ipv6_literal_url_works() -> None:
     async def scenario() -> None:
-        async with RawServer(host="::1") as srv, client_for() as (client, _transport):
+        async with raw_server(host="::1") as srv, client_for() as (client, _transport):
             r = await client.get(srv.base + "/cl")
             assert r.content == b"hello"
-            assert f"Host: [::1]:{srv.port}".encode() in srv.requests[-1]
+            assert f"Host: [::1]:{srv.port}".encode() in srv.heads[-1]
 
     run(scenario())
 
@@ -785,12 +725,12 @@ def test_tls_with_a_trusted_certificate_works_and_reuses_connections(
         client_ctx = ssl.create_default_context()
         ca.configure_trust(client_ctx)
         async with (
-            RawServer(ssl_context=_server_context(ca)) as srv,
+            raw_server(ssl_context=_server_context(ca)) as srv,
             client_for(ssl_context=client_ctx) as (client, _transport),
         ):
             for _ in range(3):
                 assert (await client.get(srv.base + "/cl")).content == b"hello"
-            assert srv.connections == 1
+            assert srv.connections_total == 1
 
     run(scenario(), loop)
 
@@ -798,7 +738,7 @@ def test_tls_with_a_trusted_certificate_works_and_reuses_connections(
 def test_tls_with_an_untrusted_certificate_is_connect_error(ca: trustme.CA) -> None:
     async def scenario() -> None:
         async with (
-            RawServer(ssl_context=_server_context(ca)) as srv,
+            raw_server(ssl_context=_server_context(ca)) as srv,
             client_for(ssl_context=ssl.create_default_context()) as (client, transport),
         ):
             with pytest.raises(httpx.ConnectError) as info:
@@ -815,7 +755,7 @@ def test_tls_without_verification_accepts_an_untrusted_certificate(ca: trustme.C
         insecure.check_hostname = False
         insecure.verify_mode = ssl.CERT_NONE
         async with (
-            RawServer(ssl_context=_server_context(ca)) as srv,
+            raw_server(ssl_context=_server_context(ca)) as srv,
             client_for(ssl_context=insecure) as (client, _transport),
         ):
             assert (await client.get(srv.base + "/cl")).status_code == 200

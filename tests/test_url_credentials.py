@@ -118,7 +118,7 @@ def test_the_password_appears_in_no_output_no_cache_and_no_saved_name(
     doc = tmp_path / "links.md"
     doc.write_text("".join(f"* <{url}>\n" for url in urls))
     cache, saved = tmp_path / "cache.jsonl", tmp_path / "saved"
-    args = ["--format", fmt, "--cache", cache, "--save", saved]
+    args: list[str | Path] = ["--format", fmt, "--cache", cache, "--save", saved]
     done = run_fetchpool(write_lines(tmp_path / "urls.txt", urls), *args)
     extracted = run_fetchpool("--extract", doc, *args)
     for run in (done, extracted):

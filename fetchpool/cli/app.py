@@ -29,8 +29,9 @@ from .._source import Input, open_inputs
 from .._stats import RunStats
 from .._version import __version__
 from .errors import usage_message
-from .runner import Display, Env, ExitStatus, RunPlan, RunView, execute
+from .runner import Display, Env, ExitStatus, RunPlan, execute
 from .sinks import FORMATTERS, DocumentSink, LineSink, ResultSink
+from .view import RunView
 
 if TYPE_CHECKING:
     from .._links import LinkOptions

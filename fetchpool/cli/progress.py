@@ -1,46 +1,19 @@
 """The one-line live progress display on standard error, used when standard output is
 redirected to a file (never when it is a pipe or a terminal: see `runner.Env.progress_allowed`).
 
-Also holds what the table display shares with it: the `RunView` protocol the run exposes,
-and the counts line.
+Also holds what the table display shares with it: the counts line.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Protocol
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
 from rich.text import Text
 
-from .._models import Target
 from .._stats import RunStats
+from .view import RunSnapshot, RunView
 
 REFRESH_PER_SECOND = 10
-
-
-class RunView(Protocol):
-    """What a live display may ask of the running pool; called from a display thread."""
-
-    def in_flight(self) -> Sequence[tuple[Target, float]]:
-        """(target, monotonic start time) of each busy worker; cheap to call."""
-        ...
-
-    @property
-    def total(self) -> int | None:
-        """How many URLs there are in all, once known (None until then)."""
-        ...
-
-
-def in_flight_now(view: RunView) -> Sequence[tuple[Target, float]]:
-    """`view.in_flight()`, retried when the run changed it under our feet (display thread)."""
-    for _ in range(3):
-        try:
-            return view.in_flight()
-        except (RuntimeError, LookupError):  # e.g. "dictionary changed size during iteration"
-            continue
-    return ()
 
 
 def format_duration(seconds: float) -> str:
@@ -51,11 +24,10 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def counts_line(stats: RunStats, view: RunView, *, in_flight: int | None = None) -> Text:
+def counts_line(stats: RunStats, snapshot: RunSnapshot) -> Text:
     """`1,234/20,000 done · 1,230 OK · 4 FAIL · 8 in flight · 2,345 URLs/s · 0:08 · ETA 0:30`."""
-    total = view.total
-    if in_flight is None:
-        in_flight = len(in_flight_now(view))
+    total = snapshot.total
+    in_flight = len(snapshot.in_flight)
     rate = stats.rate()
     elapsed = stats.elapsed()
     line = Text()
@@ -91,7 +63,7 @@ class _ProgressRenderable:
         self._view = view
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        line = counts_line(self._stats, self._view)
+        line = counts_line(self._stats, self._view.snapshot)
         line.no_wrap = True
         line.overflow = "ellipsis"
         yield line
@@ -105,7 +77,7 @@ class ProgressLine:
 
     Args:
         console: where to draw, normally `Console(stderr=True)`.
-        view: the running pool's view (total, in-flight workers).
+        view: the running pool's published view (total, in-flight workers).
         stats: the run's statistics, polled on a timer.
         refresh_per_second: redraw rate.
     """

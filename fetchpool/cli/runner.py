@@ -10,18 +10,19 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Protocol, TextIO, TypeVar
 
-from .._channel import Channel, EndOfStream
+from .._channel import Channel, EndOfChannel, WouldBlock
 from .._config import Settings
-from .._links import LinkOptions, LinkSource, Places, filter_targets, keep
-from .._models import Result, Target
-from .._pool import Pool
-from .._source import Input, TargetReader, count_targets
-from .._stats import RunStats
+from .._links import FilteredTargets, LinkOptions, LinkSource, Places
+from .._models import Result
+from .._pool import Check, Pool
+from .._source import Input, TargetReader, TargetSource, count_targets
+from .._stats import InputCounts, RunStats
 from .sinks import ResultSink
+from .view import PUBLISH_INTERVAL, RunSnapshot, RunView
 
 if TYPE_CHECKING:
     from .._cache import ResultCache
@@ -93,28 +94,24 @@ class RunPlan:
 
 
 @dataclass
-class _State:
+class _Run:
+    """One run of the command: what it was given and what happened to it, in one object
+    (lychee's `CommandParams`) instead of parameters handed from function to function."""
+
+    settings: Settings
+    plan: RunPlan
+    env: Env
+    stats: RunStats  # written by the output stage only (`_Output`)
+    make_sink: Callable[[RunView], ResultSink]
+    make_display: Callable[[RunView], Display] | None = None
+    count_total: bool = False
+    input_counts: InputCounts = field(default_factory=InputCounts)  # the input stage's own
+    # What happened, for the exit status.
     signal: int | None = None
     deadline_reached: bool = False
     output_closed: bool = False
     pool_done: bool = False
     input_error: str | None = None
-
-
-class RunView:
-    """What the live displays poll: busy workers and the total, once known."""
-
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
-        self.counted: int | None = None  # URL lines counted up front in regular files
-
-    def in_flight(self) -> Sequence[tuple[Target, float]]:
-        return self._pool.in_flight()
-
-    @property
-    def total(self) -> int | None:
-        total = self._pool.total
-        return total if total is not None else self.counted
 
 
 def execute(
@@ -138,20 +135,20 @@ def execute(
         make_display: builds a live display on standard error, if one is wanted.
         count_total: count the URL lines of regular files up front, for the display.
     """
-    state = _State()
+    run = _Run(settings, plan, env, stats, make_sink, make_display, count_total)
     try:
-        _run_loop(_run(settings, plan, make_sink, stats, state, env, make_display, count_total))
+        _run_loop(_run(run))
     finally:
         if plan.cache is not None:
             try:
                 plan.cache.save()
             except OSError as exc:
                 env.stderr.write(f"fetchpool: warning: cannot write the cache: {exc}\n")
-    if state.signal is not None:
-        return ExitStatus.SIGTERM if state.signal == signal.SIGTERM else ExitStatus.SIGINT
-    if state.output_closed:
+    if run.signal is not None:
+        return ExitStatus.SIGTERM if run.signal == signal.SIGTERM else ExitStatus.SIGINT
+    if run.output_closed:
         return ExitStatus.OUTPUT_CLOSED
-    if state.deadline_reached or state.input_error or stats.failed or stats.cancelled:
+    if run.deadline_reached or run.input_error or stats.failed or stats.cancelled:
         return ExitStatus.FAILURES
     return ExitStatus.OK
 
@@ -184,13 +181,13 @@ def _hard_exit(status: int) -> None:
     os._exit(status)
 
 
-def _install_signal_handlers(pool: Pool, state: _State) -> None:
+def _install_signal_handlers(pool: Pool, run: _Run) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int, frame: object) -> None:
-        if state.signal is not None:
-            _hard_exit(128 + state.signal)  # a second signal: leave at once
-        state.signal = signum
+        if run.signal is not None:
+            _hard_exit(128 + run.signal)  # a second signal: leave at once
+        run.signal = signum
         name = signal.Signals(signum).name
         loop.call_soon_threadsafe(pool.cancel, f"interrupted by {name}")
         watchdog = threading.Timer(WATCHDOG_SECONDS, _hard_exit, args=(128 + signum,))
@@ -201,123 +198,112 @@ def _install_signal_handlers(pool: Pool, state: _State) -> None:
     signal.signal(signal.SIGTERM, on_signal)
 
 
-def _targets(
-    plan: RunPlan, stats: RunStats, env: Env
-) -> tuple[
-    AsyncIterator[Target] | LinkSource,
-    Callable[[], list[Target]] | None,
-    TargetReader | None,
-]:
+class _Input(TargetSource, Protocol):
+    """The input stage as the run sees it: a `TargetSource` that says why it ended early."""
+
+    @property
+    def errors(self) -> list[str]:
+        """Why input ended before its end (an unreadable file), in order."""
+        ...
+
+
+def _open_input(run: _Run) -> _Input:
+    """The input stage: the links of documents (`--extract`), or a URL list, filtered or not."""
+    plan = run.plan
     if plan.extract:
         options = plan.links or LinkOptions(link_filter=plan.link_filter)
 
         def warn(message: str) -> None:
-            env.stderr.write(f"fetchpool: warning: {message}\n")
+            run.env.stderr.write(f"fetchpool: warning: {message}\n")
 
         places = None if plan.dump is not None else Places()
-        source = LinkSource(plan.inputs, places, options, stats, warn=warn, dump=plan.dump)
-        return source, source.leftovers, None
+        return LinkSource(plan.inputs, places, options, run.input_counts, warn=warn, dump=plan.dump)
     reader = TargetReader(plan.inputs)
-    targets: AsyncIterator[Target] = aiter(reader)
-    link_filter = plan.link_filter
-    if link_filter is None:
-        return targets, reader.buffered, reader
-
-    def buffered() -> list[Target]:
-        # Read but not handed out at cancellation: filtered like every other line.
-        return [
-            t for t in reader.buffered() if t.invalid is not None or keep(t.url, link_filter, stats)
-        ]
-
-    return filter_targets(targets, link_filter, stats), buffered, reader
+    if plan.link_filter is None:
+        return reader
+    return FilteredTargets(reader, plan.link_filter, run.input_counts)
 
 
-async def _run(
-    settings: Settings,
-    plan: RunPlan,
-    make_sink: Callable[[RunView], ResultSink],
-    stats: RunStats,
-    state: _State,
-    env: Env,
-    make_display: Callable[[RunView], Display] | None,
-    count_total: bool,
-) -> None:
-    read_errors: list[str] = []
-    targets, buffered, reader = _targets(plan, stats, env)
-    check = None
-    places = None
-    if isinstance(targets, LinkSource):
-        from .._check import LinkChecker
+def _link_checking(run: _Run, source: _Input) -> tuple[Check | None, Places | None]:
+    """What a worker does with a link-checking target, and where its places are kept."""
+    if not isinstance(source, LinkSource):
+        return None, None
+    from .._check import LinkChecker
 
-        robots = None
-        crawl = plan.links.crawl if plan.links is not None else None
-        if crawl is not None and crawl.robots:
-            from .._crawl import Robots
+    robots = None
+    crawl = run.plan.links.crawl if run.plan.links is not None else None
+    if crawl is not None and crawl.robots:
+        from .._crawl import Robots
 
-            robots = Robots(settings.user_agent, targets.warn)
-        fragments = plan.links is not None and plan.links.check_fragments
-        check = LinkChecker(targets, robots=robots, fragments=fragments)
-        places = targets.places
+        robots = Robots(run.settings.user_agent, source.warn)
+    fragments = run.plan.links is not None and run.plan.links.check_fragments
+    return LinkChecker(source, robots=robots, fragments=fragments), source.places
 
-    async with Pool(settings, cache=plan.cache, check=check) as pool:
-        _install_signal_handlers(pool, state)
-        view = RunView(pool)
+
+async def _run(run: _Run) -> None:
+    """input → pool → results channel → output, until the pool closes the channel."""
+    source = _open_input(run)
+    check, places = _link_checking(run, source)
+    async with Pool(run.settings, cache=run.plan.cache, check=check) as pool:
+        _install_signal_handlers(pool, run)
+        view = RunView()
+        publisher = _Publisher(pool, view)
 
         async def count() -> None:
-            view.counted = await _on_daemon_thread(count_targets, plan.inputs)
+            publisher.counted = await _on_daemon_thread(count_targets, run.plan.inputs)
 
-        display = make_display(view) if make_display is not None else None
-        output = _Output(make_sink(view), stats, pool, state, env, plan.cache, places)
+        results = Channel[Result](run.settings.workers)
+        display = run.make_display(view) if run.make_display is not None else None
+        output = _Output(run.make_sink(view), run, results, places)
         output.start()
         if display is not None:
             display.start()
         try:
-            results = Channel[Result](settings.workers)
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(_run_pool(pool, targets, results, buffered, state))
+                tg.create_task(_run_pool(pool, source, results, run))
                 helpers = []
-                if plan.max_time is not None:
-                    helpers.append(tg.create_task(_deadline(plan.max_time, pool, state)))
-                if count_total and reader is not None and plan.link_filter is None:
+                if run.plan.max_time is not None:
+                    helpers.append(tg.create_task(_deadline(run.plan.max_time, pool, run)))
+                if run.count_total and isinstance(source, TargetReader):
                     helpers.append(tg.create_task(count()))
-                async for result in results:
-                    output.take(result)
-                    while True:  # take every result that is ready, then flush once
-                        try:
-                            output.take(results.receive_nowait())
-                        except (asyncio.QueueEmpty, EndOfStream):
-                            break
-                    output.take_late()
-                    output.flush()
-                output.take_late()
-                output.flush()
-                for helper in helpers:  # the deadline and the line count, if still going
+                if run.count_total or display is not None:  # a live display reads the view
+                    helpers.append(tg.create_task(publisher.run()))
+                await output.consume()
+                for helper in helpers:  # the deadline, the line count, the publisher
                     helper.cancel()
         finally:
             if display is not None:
                 display.stop()
-        if pool.cancelled is not None and not state.output_closed:
-            stats.interrupted = pool.cancelled
-        stats.stop()  # every report of the run (summary, document, table) shows one wall time
-        output.finish()
-    if reader is not None and reader.error is not None:
-        read_errors.append(reader.error)
-    if isinstance(targets, LinkSource):
-        read_errors += targets.errors
-    for error in read_errors:
-        state.input_error = error
-        env.stderr.write(f"fetchpool: error: {error}\n")
+        output.finish(pool.cancelled, pool.read_count)
+    for error in source.errors:
+        run.input_error = error
+        run.env.stderr.write(f"fetchpool: error: {error}\n")
 
 
-async def _run_pool(
-    pool: Pool,
-    targets: AsyncIterable[Target],
-    results: Channel[Result],
-    buffered: Callable[[], list[Target]] | None,
-    state: _State,
-) -> None:
-    await pool.run(targets, results, on_cancel=buffered)
-    state.pool_done = True
+async def _run_pool(pool: Pool, source: _Input, results: Channel[Result], run: _Run) -> None:
+    await pool.run(source, results)
+    run.pool_done = True
+
+
+class _Publisher:
+    """Publishes the pool's state to the displays' `RunView`, from the event loop (see `view`)."""
+
+    def __init__(self, pool: Pool, view: RunView) -> None:
+        self._pool = pool
+        self._view = view
+        self.counted: int | None = None  # URL lines counted up front in regular files
+
+    def publish(self) -> None:
+        total = self._pool.total
+        snapshot = RunSnapshot(
+            tuple(self._pool.in_flight()), total if total is not None else self.counted
+        )
+        self._view.publish(snapshot)
+
+    async def run(self) -> None:
+        while True:
+            self.publish()
+            await asyncio.sleep(PUBLISH_INTERVAL)
 
 
 def _on_daemon_thread(function: Callable[[T], R], argument: T) -> asyncio.Future[R]:
@@ -345,36 +331,35 @@ def _on_daemon_thread(function: Callable[[T], R], argument: T) -> asyncio.Future
     return future
 
 
-async def _deadline(seconds: float, pool: Pool, state: _State) -> None:
+async def _deadline(seconds: float, pool: Pool, run: _Run) -> None:
     await asyncio.sleep(seconds)
-    if pool.cancelled is None and not state.pool_done:
-        state.deadline_reached = True
+    if pool.cancelled is None and not run.pool_done:
+        run.deadline_reached = True
         pool.cancel(DEADLINE_REASON)
 
 
 class _Output:
-    """Feeds results to the sink, the statistics and the cache; survives a closed stdout."""
+    """The output stage: feeds results to the sink, the statistics and the cache; the one
+    writer of the run's statistics. A closed stdout closes the results' receive side, which
+    is how this stage tells the pool to stop."""
 
     def __init__(
         self,
         sink: ResultSink,
-        stats: RunStats,
-        pool: Pool,
-        state: _State,
-        env: Env,
-        cache: ResultCache | None,
+        run: _Run,
+        results: Channel[Result],
         places: Places | None,
     ) -> None:
         self._sink = sink
-        self._stats = stats
-        self._pool = pool
-        self._state = state
-        self._env = env
-        self._cache = cache
+        self._run = run
+        self._stats = run.stats
+        self._results = results
+        self._cache = run.plan.cache
         self._places = places
+        self.taken = 0  # results taken from the pool (one per target)
 
     def _guard(self, action: Callable[[], None]) -> None:
-        if self._state.output_closed:
+        if self._run.output_closed:
             return
         try:
             action()
@@ -384,7 +369,25 @@ class _Output:
     def start(self) -> None:
         self._guard(self._sink.start)
 
+    async def consume(self) -> None:
+        """Take results until the pool closes the channel or standard output is closed."""
+        run = self._run
+        results = self._results
+        ended = False
+        while not ended and not run.output_closed:
+            try:
+                self.take(await results.receive())
+                while not run.output_closed:  # take every result that is ready, then flush once
+                    self.take(results.receive_nowait())
+            except WouldBlock:
+                pass
+            except EndOfChannel:
+                ended = True
+            self.take_late()
+            self.flush()
+
     def take(self, result: Result) -> None:
+        self.taken += 1
         if self._cache is not None:
             self._cache.put(result)
         if self._places is None:
@@ -401,7 +404,7 @@ class _Output:
 
     def _write(self, result: Result, *, again: bool = False) -> None:
         self._stats.add(result, again=again)
-        if not self._state.output_closed:
+        if not self._run.output_closed:
             try:
                 self._sink.write(result)
             except BrokenPipeError:
@@ -410,16 +413,30 @@ class _Output:
     def flush(self) -> None:
         self._guard(self._sink.flush)
 
-    def finish(self) -> None:
+    def finish(self, cancelled: str | None, read: int) -> None:
+        """End the run's statistics (why it was cut short, what the input counted, the wall
+        time every report shows), then the sink's output (summary, document, table).
+
+        `read` is how many targets the pool read: after standard output was closed, those
+        whose results were never taken are counted as cancelled, so the summary on standard
+        error still accounts for every URL read.
+        """
+        stats = self._stats
+        if self._run.output_closed:
+            stats.add_unreported(max(0, read - self.taken), "output closed")
+        elif cancelled is not None:
+            stats.interrupted = cancelled
+        stats.add_input(self._run.input_counts)
+        stats.stop()
         self._guard(self._sink.finish)
 
     def _closed(self) -> None:
         """Standard output was closed (`| head -1`): stop quietly, write nothing more there."""
-        self._state.output_closed = True
-        self._pool.cancel("output closed")
+        self._run.output_closed = True
+        self._results.close_receive()  # the pool sees it and stops
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._env.stdout.fileno())
+            os.dup2(devnull, self._run.env.stdout.fileno())
             os.close(devnull)
         except (OSError, ValueError):
             pass

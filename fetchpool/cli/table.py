@@ -26,10 +26,11 @@ from rich.text import Text
 from .._models import Outcome, Result, Target
 from .._stats import RunStats
 from .literal import printable
-from .progress import RunView, counts_line, in_flight_now
+from .progress import counts_line
 from .summary import summary_renderable
+from .view import RunView
 
-__all__ = ["RunView", "TableSink", "fit_end", "fit_middle", "fit_start", "fit_url"]
+__all__ = ["TableSink", "fit_end", "fit_middle", "fit_start", "fit_url"]
 
 REFRESH_PER_SECOND = 12
 MAX_WORKER_ROWS = 10
@@ -317,7 +318,8 @@ class _LiveRegion:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
-        busy = in_flight_now(self._view)
+        snapshot = self._view.snapshot  # one read: the rows and the counts agree
+        busy = snapshot.in_flight
         # Keep the region well inside the screen: Live cannot erase what scrolled away.
         room = min(self._max_rows, max(0, console.height - 3))
         shown: Iterable[tuple[Target, float]]
@@ -340,7 +342,7 @@ class _LiveRegion:
             more = f"        … and {len(busy) - count:,} more in flight"
             yield Segment(fit_end(more, width), _TIME_STYLE)
             yield _NEWLINE
-        line = counts_line(self._stats, self._view, in_flight=len(busy))
+        line = counts_line(self._stats, snapshot)
         line.no_wrap = True
         line.overflow = "ellipsis"
         yield line
@@ -357,7 +359,7 @@ class TableSink:
 
     Args:
         console: where to draw (standard output's console).
-        view: the running pool's view (busy workers, total once known).
+        view: the running pool's published view (busy workers, total once known).
         stats: the run's statistics.
         failures_only: print rows only for results that are not OK (counts still count all).
         places: the input has places (`--extract`): each row shows where its link is.
