@@ -191,13 +191,16 @@ def timed_run(
 
 @contextlib.contextmanager
 def interrupts_as_keyboard_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) raise KeyboardInterrupt, so cleanup runs as for Ctrl-C; runs in
-    flight are killed on the way out."""
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt, so cleanup runs as for Ctrl-C (SIGINT
+    too, in case it was inherited as ignored, as by a background job); runs in flight are
+    killed on the way out."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {
+        sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         yield
     finally:

@@ -614,6 +614,12 @@ def measure(tools: list[Tool], site: Site, server: Server, work: Path, args: Any
             )
 
 
+def value_range(values: list[int]) -> str:
+    """`12,345`, or `12,300..12,345` when the reps differ."""
+    low, high = min(values), max(values)
+    return f"{low:,}" if low == high else f"{low:,}..{high:,}"
+
+
 def report(tools: list[Tool], site: Site) -> tuple[str, list[dict[str, Any]]]:
     rows: list[list[str]] = []
     summary: list[dict[str, Any]] = []
@@ -629,16 +635,10 @@ def report(tools: list[Tool], site: Site) -> tuple[str, list[dict[str, Any]]]:
         last = runs[-1].extra
 
         def span(key: str, rs: list[Run] = runs) -> str:
-            values = sorted({r.extra[key] for r in rs})
-            return (
-                "..".join(f"{v:,}" for v in (values[0], values[-1]) if v is not None)
-                if len(values) > 1
-                else f"{values[0]:,}"
-            )
+            return value_range([r.extra[key] for r in rs])
 
         def sspan(key: str, rs: list[Run] = runs) -> str:
-            values = sorted({r.extra["server"][key] for r in rs})
-            return f"{values[0]:,}" if len(values) == 1 else f"{values[0]:,}..{values[-1]:,}"
+            return value_range([r.extra["server"][key] for r in rs])
 
         found = sorted({r.extra["planted_found"] for r in runs})
         rows.append(
