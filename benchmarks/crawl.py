@@ -253,7 +253,7 @@ http {{
         text/plain txt;
     }}
     default_type application/octet-stream;
-    log_format counts '$server_addr $request_method $request_uri $status';
+    log_format counts '$server_addr $request_method $request_uri $status $connection';
     access_log {tmp}/access.log counts;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
@@ -311,8 +311,8 @@ class Server:
     def log_offset(self) -> int:
         return self.log.stat().st_size if self.log.exists() else 0
 
-    def requests_since(self, offset: int) -> list[tuple[str, str, str, str]]:
-        """(address, method, uri, status) of every request logged after `offset`."""
+    def requests_since(self, offset: int) -> list[tuple[str, str, str, str, str]]:
+        """(address, method, uri, status, connection serial) of every request after `offset`."""
         time.sleep(0.3)  # the last requests are logged just after their response went out
         with self.log.open("rb") as f:
             f.seek(offset)
@@ -320,8 +320,8 @@ class Server:
         rows = []
         for line in data.splitlines():
             parts = line.split(" ")
-            if len(parts) == 4:
-                rows.append((parts[0], parts[1], parts[2], parts[3]))
+            if len(parts) == 5:
+                rows.append((parts[0], parts[1], parts[2], parts[3], parts[4]))
         return rows
 
 
@@ -400,6 +400,15 @@ class Parsed:
     urls: set[str] = field(default_factory=set)
     broken: set[str] = field(default_factory=set)
     problem: str | None = None
+    why: dict[str, str] = field(default_factory=dict)  # broken URL -> the tool's words
+
+    def add(self, url: str, broken: bool, why: object = None) -> None:
+        self.rows += 1
+        self.urls.add(url)
+        if broken:
+            self.broken.add(url)
+            if url not in self.why:
+                self.why[url] = str(why)[:200]
 
 
 def _norm(url: str, base: str | None) -> str:
@@ -421,10 +430,8 @@ def parse_fetchpool(text: str) -> Parsed:
             parsed.problem = f"not JSON: {line[:80]!r}"
             continue
         url = _norm(str(row.get("url", "")), row.get("source"))
-        parsed.rows += 1
-        parsed.urls.add(url)
-        if row.get("outcome") not in ("ok", None):
-            parsed.broken.add(url)
+        broken = row.get("outcome") not in ("ok", None)
+        parsed.add(url, broken, f"{row.get('status')} {row.get('kind')}: {row.get('error')}")
     return parsed
 
 
@@ -440,10 +447,8 @@ def parse_linkinator(text: str) -> Parsed:
         if link.get("state") == "SKIPPED":
             continue
         url = _norm(str(link.get("url", "")), link.get("parent"))
-        parsed.rows += 1
-        parsed.urls.add(url)
-        if link.get("state") == "BROKEN":
-            parsed.broken.add(url)
+        why = f"{link.get('status')}: {json.dumps(link.get('failureDetails'))}"
+        parsed.add(url, link.get("state") == "BROKEN", why)
     return parsed
 
 
@@ -459,10 +464,7 @@ def parse_muffet(text: str) -> Parsed:
         base = page.get("url")
         for link in page.get("links", []):
             url = _norm(str(link.get("url", "")), base)
-            parsed.rows += 1
-            parsed.urls.add(url)
-            if link.get("error"):
-                parsed.broken.add(url)
+            parsed.add(url, bool(link.get("error")), link.get("error"))
     return parsed
 
 
@@ -552,16 +554,17 @@ def make_tools(args: argparse.Namespace) -> list[Tool]:
     return tools
 
 
-def server_counts(site: Site, requests: list[tuple[str, str, str, str]]) -> dict[str, Any]:
+def server_counts(site: Site, requests: list[tuple[str, str, str, str, str]]) -> dict[str, Any]:
     """What the access log says about one run."""
-    per_addr = Counter(addr for addr, _, _, _ in requests)
-    per_url = Counter((addr, uri.split("#")[0]) for addr, _, uri, _ in requests)
+    per_addr = Counter(addr for addr, _, _, _, _ in requests)
+    per_url = Counter((addr, uri.split("#")[0]) for addr, _, uri, _, _ in requests)
     page_paths = {page_path(i) for i in range(1, site.pages)} | {"/"}
     pages = {uri for (addr, uri) in per_url if addr == HOST1 and uri in page_paths}
     return {
         "requests_origin1": per_addr.get(HOST1, 0),
         "requests_origin2": per_addr.get(HOST2, 0),
-        "methods": dict(Counter(method for _, method, _, _ in requests)),
+        "connections": len({conn for _, _, _, _, conn in requests}),
+        "methods": dict(Counter(method for _, method, _, _, _ in requests)),
         "distinct_pages_fetched": len(pages),
         "urls_requested_more_than_once": sum(1 for n in per_url.values() if n > 1),
         "trap_requests": sum(
@@ -593,7 +596,9 @@ def measure(tools: list[Tool], site: Site, server: Server, work: Path, args: Any
                 planted_found=len(found),
                 planted=len(site.broken),
                 planted_missed=sorted(site.broken - parsed.broken)[:20],
-                not_planted_broken=sorted(parsed.broken - site.broken)[:20],
+                not_planted_broken={
+                    url: parsed.why.get(url, "") for url in sorted(parsed.broken - site.broken)[:20]
+                },
                 not_planted_broken_count=len(parsed.broken - site.broken),
                 parse_problem=parsed.problem,
             )
@@ -608,7 +613,8 @@ def measure(tools: list[Tool], site: Site, server: Server, work: Path, args: Any
                 f"{fmt(run.peak_rss_mb, '.1f')} MB, {parsed.rows:,} links, "
                 f"broken {len(found)}/{len(site.broken)} planted "
                 f"(+{len(parsed.broken - site.broken)} other), "
-                f"server {s['requests_origin1']:,}+{s['requests_origin2']:,} req, "
+                f"server {s['requests_origin1']:,}+{s['requests_origin2']:,} req "
+                f"{s['connections']:,} conns, "
                 f"exit {run.exit_code}" + (f"  <- {tool.error}" if tool.error else ""),
                 flush=True,
             )
@@ -656,7 +662,8 @@ def report(tools: list[Tool], site: Site) -> tuple[str, list[dict[str, Any]]]:
                 ),
                 f"{fmt(median(rss), '.1f')} (max {fmt(max(rss) if rss else None, '.1f')})",
                 fmt(median(cpu)),
-                f"{sspan('requests_origin1')} + {sspan('requests_origin2')}",
+                f"{sspan('requests_origin1')} + {sspan('requests_origin2')} "
+                f"/ {sspan('connections')}",
                 f"{sspan('distinct_pages_fetched')}/{site.pages}",
                 f"{sspan('urls_requested_more_than_once')} / {sspan('trap_requests')}",
                 f"{len(runs)} reps",
@@ -684,7 +691,7 @@ def report(tools: list[Tool], site: Site) -> tuple[str, list[dict[str, Any]]]:
         "planted broken found",
         "peak RSS MB",
         "CPU s",
-        "server req (origin 1 + 2)",
+        "server req (origin 1 + 2) / conns",
         "pages fetched",
         "URLs fetched >1 / trap req",
         "notes",
