@@ -247,6 +247,7 @@ def generate_big(root: Path, megabytes: float, seed: int) -> Tree:
     rng = random.Random(seed)
     writer = Writer(rng, _popular(rng))
     tree = Tree(root)
+    root.mkdir(parents=True, exist_ok=True)
     path = root / "big.md"
     siblings = [f"chapter-{k}.md" for k in range(50)]
     target = int(megabytes * 1_000_000)
