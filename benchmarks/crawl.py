@@ -46,6 +46,18 @@ not planted, peak RSS, CPU, and from the server's access log: requests per origi
 pages fetched, URLs requested more than once, and requests for `/trap/` (followed another
 origin). Goals (issue 13): fetchpool's wall <= the fastest peer, peak RSS <= 150 MB.
 
+What to know when reading the figures:
+
+* linkinator 7.6.1 opens about one TCP connection per request (10,098 connections for 10,335
+  requests at full size), reports a broken link once per page that links to it (so its rows
+  exceed its distinct URLs), and when its process is CPU-bound, requests wait past its
+  timeout and come back BROKEN with status 0: these show up as "not planted" broken links,
+  and as URLs it never requested.
+* fetchpool's jsonl has one row per link place plus one for the start URL (source `<args>`),
+  and its server requests include `/robots.txt` (the contract obeys it).
+* The machine's 2 cores are shared by the tool, nginx, this script, and whatever else runs;
+  compare the tools within one run, and look at CPU s as well as wall time.
+
 `--results-dir DIR` writes every rep as JSON. nginx is stopped (by its PID) and the temp dir
 removed at the end, also on Ctrl-C or SIGTERM, unless `--keep` (which keeps the directory, not
 the server).

@@ -376,7 +376,7 @@ def report(tools: list[Tool], tree: Tree, big: bool) -> tuple[str, list[dict[str
             [
                 tool.name,
                 f"{wall:.3f}",
-                f"{len(tree.files) / wall:,.0f}",
+                "-" if big else f"{len(tree.files) / wall:,.0f}",
                 f"{links / wall:,.0f}",
                 f"{fmt(med_rss, '.1f')} (max {fmt(max(rss) if rss else None, '.1f')})",
                 fmt(median(cpu)),
