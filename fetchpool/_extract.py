@@ -195,9 +195,10 @@ def parse_document(
         mdx: a Markdown document is MDX (``.mdx``): indented lines are JSX nesting, not
             code, and the text of ``{expressions}`` is JavaScript, not prose. None (the
             default) decides by the text: MDX when it has an ESM ``import``/``export``
-            block or a JSX attribute expression (``name={...}``). ESM blocks are left out
-            of every Markdown document, and an attribute value that is wholly
-            ``{...}`` is never a URL (it is counted as a template).
+            block outside fenced code; pass ``name.endswith(".mdx")`` to decide by the
+            file name. Whatever it is, ESM blocks are left out of every Markdown
+            document, and an attribute value that starts with ``{`` is never a URL (it is
+            counted as a template).
 
     Raises:
         UsageError: for Markdown when `markdown-it-py` is not installed.
@@ -421,8 +422,10 @@ _MDX_ESM = re.compile(
     r"|export\s+(?:default\b|const\b|let\b|var\b|function\b|async\b|class\b|\{|\*))",
     re.MULTILINE,
 )
+# Inline markup that could make a link or cut or change a bare URL's text (see
+# `_Walker._without_tokens`); line breaks, even hard ones, are harmless.
+_INLINE_MARKUP = re.compile(r"[\[<`\\&*_~]")
 _MDX_EXPRESSION = re.compile(r"\{[^{}]*\}")
-_JSX_EXPRESSION = re.compile(r"<[A-Za-z][\w.:-]*\s[^<>]*?[\w-]=\{")
 _FENCE = re.compile(r" *(`{3,}|~{3,})(.*)")
 _RAW_HTML_OPEN = re.compile(r" {0,3}<(script|pre|style|textarea|!--)", re.IGNORECASE)
 _REFERENCE_LABEL = re.compile(r"^[ \t>]*\[([^\]\n]+)\]:", re.MULTILINE)
@@ -558,12 +561,14 @@ class _Walker:
                 line = first_line + token.map[0]
             kind = token.type
             if kind == "inline":
-                children: list[Token] = []
-                self.parser.inline.parse(token.content, self.parser, self.env, children)
-                self._inline(children, line)
-                if in_heading and self.slugger is not None:
-                    self._heading(children)
+                heading = in_heading and self.slugger is not None
                 in_heading = False
+                if heading or not self._without_tokens(token.content, line):
+                    children: list[Token] = []
+                    self.parser.inline.parse(token.content, self.parser, self.env, children)
+                    self._inline(children, line)
+                    if heading:
+                        self._heading(children)
             elif kind == "html_block":
                 self.html.start(line)
                 self.html.feed(token.content)
@@ -625,13 +630,32 @@ class _Walker:
             elif kind == "image":
                 if not (meta and meta.get("fetchpool_reference")):
                     sink.add(_encode_whitespace(str(token.attrGet("src") or "")), line)
-            elif kind == "html_inline":
+            elif kind == "html_inline" and token.content[1] not in "/!?":
+                # (closing tags, comments and declarations have no links)
                 self.html.start(line)
                 self.html.feed(token.content)
                 self.html.close()
             line += _newlines_in(token)
         if text:
             self._prose("".join(text), line)
+
+    def _without_tokens(self, content: str, first_line: int) -> bool:
+        """Take the links of inline content that needs no inline tokens; False if it does.
+
+        Most prose has no link syntax ("[": links, images, references, footnotes), no "<"
+        (autolinks, HTML) and no bare URL, so no links. A bare URL with no markup around
+        that could make a link or cut or change its text (code, escapes, entities,
+        emphasis) is what a scan of each line finds.
+        """
+        if "[" in content or "<" in content:
+            return False
+        if "://" not in content:
+            return True
+        if _INLINE_MARKUP.search(content) is not None:
+            return False
+        for number, text in enumerate(content.split("\n"), start=first_line):
+            self._prose(text, number)
+        return True
 
     def _prose(self, text: str, line: int) -> None:
         if "://" not in text:
@@ -659,18 +683,19 @@ class _Walker:
         self.sink.anchor(self.slugger.slug(content))
 
 
-def _blank_esm(text: str) -> str:
+def _blank_esm(text: str) -> tuple[str, bool]:
     """Blank MDX's ESM blocks (a top-level `import ... from '...'` or `export const ...` up
-    to the next blank line), keeping the line count; fenced code is left alone.
+    to the next blank line), keeping the line count; fenced code is left alone. Also say
+    whether there were any.
 
     The patterns are strict enough that Markdown prose does not match them, so this runs for
     every Markdown document: an `.mdx` file is Markdown plus JSX and ESM.
     """
     if _MDX_ESM.search(text) is None:
-        return text
+        return text, False
     lines = text.split("\n")
     fence: str | None = None
-    in_esm = False
+    in_esm = found = False
     for number, line in enumerate(lines):
         if in_esm:
             if line.strip():
@@ -686,8 +711,8 @@ def _blank_esm(text: str) -> str:
             fence = marker[1]
         elif _MDX_ESM.match(line):
             lines[number] = ""
-            in_esm = True
-    return "\n".join(lines)
+            in_esm = found = True
+    return ("\n".join(lines), True) if found else (text, False)
 
 
 def _stretches(text: str) -> Iterator[tuple[str, int]]:
@@ -737,9 +762,9 @@ def _stretches(text: str) -> Iterator[tuple[str, int]]:
 
 def _parse_markdown(text: str, sink: _Sink, *, mdx: bool | None) -> None:
     text = _NEWLINES.sub("\n", text)
+    text, esm = _blank_esm(text)
     if mdx is None:
-        mdx = _MDX_ESM.search(text) is not None or _JSX_EXPRESSION.search(text) is not None
-    text = _blank_esm(text)
+        mdx = esm
     walker = _Walker(sink, _markdown_parser(mdx), mdx=mdx)
     if len(text) > _STRETCH:
         # A reference may be used stretches before its definition: make its label known,

@@ -136,6 +136,26 @@ def test_markdown_links_in_tables_and_quotes_are_found() -> None:
     assert places(extract_markdown(text)) == [(1, "http://h/q"), (5, "http://h/t")]
 
 
+def test_markdown_prose_without_markup_gives_its_bare_urls_on_their_lines() -> None:
+    text = "Plain prose http://h/a\nand more: http://h/b.\n  Indented http://h/c\n\n# T\n"
+    assert places(extract_markdown(text)) == [
+        (1, "http://h/a"),
+        (2, "http://h/b"),
+        (3, "http://h/c"),
+    ]
+
+
+def test_markdown_bare_urls_with_underscores_and_entities_are_read_as_the_parser_reads_them() -> (
+    None
+):
+    text = "See http://h/a_b_c and\nhttp://h/?a=1&amp;b=2 and *http://h/em*\n"
+    assert places(extract_markdown(text)) == [
+        (1, "http://h/a_b_c"),
+        (2, "http://h/?a=1&b=2"),
+        (2, "http://h/em"),
+    ]
+
+
 def test_markdown_link_text_that_looks_like_a_url_is_not_a_second_link() -> None:
     assert urls(extract_markdown("[http://h/label](http://h/target)\n")) == ["http://h/target"]
 
@@ -459,7 +479,15 @@ def test_mdx_expressions_and_jsx_expression_attributes_are_not_urls() -> None:
         "Text {props.url + 'https://h/in-expression'} and https://h/real.\n\n"
         '<Card href="https://h/literal" />\n'
     )
-    assert links_of(text) == [(3, "https://h/real"), (5, "https://h/literal")]
+    assert links_of(text, mdx=True) == [(3, "https://h/real"), (5, "https://h/literal")]
+    # Without mdx=..., an ESM block is what tells MDX from Markdown.
+    with_esm = "import {Card} from './card.js'\n\n" + text
+    assert links_of(with_esm) == [(5, "https://h/real"), (7, "https://h/literal")]
+
+
+def test_markdown_without_esm_is_not_read_as_mdx() -> None:
+    text = "```js\nimport x from 'y'\n```\n\n    indented http://h/code\n\n{see http://h/braces}\n"
+    assert links_of(text) == [(7, "http://h/braces")]
 
 
 def test_mdx_indented_lines_are_jsx_nesting_not_code() -> None:
