@@ -445,13 +445,15 @@ def _newlines_in(token: Token) -> int:
 
 
 def _tracking(rule: _InlineRule, name: str) -> _InlineRule:
-    """Wrap an inline rule so no source line break goes unaccounted for in its tokens.
+    """Wrap an inline rule so no source line break goes unaccounted for in its tokens, and a
+    link's URL gets the line it stands on.
 
     Only the rules that can swallow line breaks are wrapped (a code span turns them into
     spaces; a link title or an image's alt text keeps them out of the token list): every
     other rule either stops at a line break or turns it into a break token. The wrapper
     records the swallowed breaks on the last token the rule pushed, so counting breaks
-    while walking gives every token its line. It also marks reference-style links, which
+    while walking gives every token its line. A link or image whose text runs over lines
+    records how many breaks come before its URL. Reference-style links are marked: they
     are reported at their definition instead.
     """
 
@@ -464,17 +466,31 @@ def _tracking(rule: _InlineRule, name: str) -> _InlineRule:
         pushed: list[Token] = state.tokens[before:]
         if not pushed:
             return True
-        missing = state.src.count("\n", start, state.pos) - sum(map(_newlines_in, pushed))
+        src: str = state.src
+        newlines = src.count("\n", start, state.pos)
+        missing = newlines - sum(map(_newlines_in, pushed))
         if missing > 0:
             last = pushed[-1]
             meta = last.meta or {}
             last.meta = {**meta, "fetchpool_newlines": meta.get("fetchpool_newlines", 0) + missing}
+        if name == "backticks":
+            return True
+        for token in pushed:
+            if token.type in ("link_open", "image"):
+                break
+        else:
+            return True
         # An inline link or image ends with ")"; the reference forms end with "]".
-        if name != "backticks" and state.src[state.pos - 1] == "]":
-            for token in pushed:
-                if token.type in ("link_open", "image"):
-                    token.meta = {**(token.meta or {}), "fetchpool_reference": True}
-                    break
+        if src[state.pos - 1] == "]":
+            token.meta = {**(token.meta or {}), "fetchpool_reference": True}
+        elif newlines:
+            # "[text over\nlines](url)": the URL stands below the "[" of the link.
+            href = str(token.attrGet("href" if token.type == "link_open" else "src") or "")
+            at = src.find(href, start, state.pos) if href else -1
+            if at < 0:
+                at = src.rfind("](", start, state.pos)
+            url_newlines = src.count("\n", start, at)
+            token.meta = {**(token.meta or {}), "fetchpool_url_newlines": url_newlines}
         return True
 
     return tracked
@@ -624,12 +640,14 @@ class _Walker:
             if kind == "link_open":
                 link_depth += 1
                 if not (meta and meta.get("fetchpool_reference")):
-                    sink.add(_encode_whitespace(str(token.attrGet("href") or "")), line)
+                    at = line + (meta.get("fetchpool_url_newlines", 0) if meta else 0)
+                    sink.add(_encode_whitespace(str(token.attrGet("href") or "")), at)
             elif kind == "link_close":
                 link_depth = max(0, link_depth - 1)
             elif kind == "image":
                 if not (meta and meta.get("fetchpool_reference")):
-                    sink.add(_encode_whitespace(str(token.attrGet("src") or "")), line)
+                    at = line + (meta.get("fetchpool_url_newlines", 0) if meta else 0)
+                    sink.add(_encode_whitespace(str(token.attrGet("src") or "")), at)
             elif kind == "html_inline" and token.content[1] not in "/!?":
                 # (closing tags, comments and declarations have no links)
                 self.html.start(line)
@@ -675,12 +693,14 @@ class _Walker:
             if token.type in ("text", "text_special", "code_inline")
         ]
         content = "".join(parts)
+        # GitHub's slug, numbered among GitHub's slugs of the other headings.
+        self.sink.anchor(self.slugger.slug(content))
         attribute = _HEADING_ID.search(content)
         if attribute is not None:
-            # "# Title {#id}" (kramdown, Pandoc, Hugo): the id, and the title's own slug.
+            # "# Title {#id}": GitHub shows the braces (slug "title-id", above); kramdown,
+            # Pandoc, Hugo and MkDocs give the heading the id, and some the title's slug.
             self.sink.anchor(attribute.group(1))
-            content = content[: attribute.start()]
-        self.sink.anchor(self.slugger.slug(content))
+            self.sink.anchor(github_slug(content[: attribute.start()]))
 
 
 def _blank_esm(text: str) -> tuple[str, bool]:

@@ -114,8 +114,28 @@ def test_markdown_line_numbers_survive_code_spans_and_titles_that_span_lines() -
     )
     assert places(extract_markdown(text)) == [
         (2, "http://h/x"),
-        (4, "http://h/img"),
+        (5, "http://h/img"),  # the line of the URL, not of "!["
         (6, "http://h/last"),
+    ]
+
+
+def test_markdown_link_whose_text_runs_over_lines_is_reported_where_its_url_stands() -> None:
+    text = (
+        "A [link whose text\n"
+        "runs over `two\n"
+        "lines`](http://h/a) then\n"
+        "[b](\n"
+        "  http://h/b) and [c\n"
+        "](<http://h/c d>) and [ref\n"
+        "text][r]\n"
+        "\n"
+        "[r]: http://h/r\n"
+    )
+    assert places(extract_markdown(text)) == [
+        (3, "http://h/a"),
+        (5, "http://h/b"),
+        (6, "http://h/c%20d"),
+        (9, "http://h/r"),
     ]
 
 
@@ -509,6 +529,7 @@ def test_markdown_anchors_are_heading_slugs_explicit_ids_and_html_anchors() -> N
     )
     document = parse_document(text, "markdown", want_anchors=True)
     assert document.anchors == {
+        "getting-started-start",  # GitHub shows the braces
         "getting-started",
         "start",
         "before",
