@@ -39,7 +39,7 @@ def page_anchors(page: Page) -> frozenset[str] | None:
     """The anchors of a fetched page; None when it is not HTML (nothing can be checked)."""
     if not page.is_html:
         return None
-    from ._interim_extract import parse_document
+    from ._extract import parse_document
 
     host = (urlsplit(page.final_url).hostname or "").lower()
     github = host == "github.com" or host.endswith(".github.com")

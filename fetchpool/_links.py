@@ -185,7 +185,7 @@ def _page_type(page: Page) -> DocumentType | None:
     if page.is_html:
         return "html"
     path = urlsplit(page.final_url).path.lower()
-    from ._interim_extract import document_type
+    from ._extract import document_type
 
     by_name = document_type(path)
     if media in ("text/markdown", "text/x-markdown") or by_name == "markdown":
@@ -283,7 +283,7 @@ class LinkSource:
         doc_type = _page_type(page)
         if doc_type is None:
             return None
-        from ._interim_extract import parse_document
+        from ._extract import parse_document
 
         fragments = self._options.check_fragments and doc_type == "html"
         document = parse_document(page.text(), doc_type, want_anchors=fragments)
@@ -399,7 +399,7 @@ class LinkSource:
 
     def _document(self, name: str, text: str | None) -> None:
         """Queue the links of one local document (`text` None: read it from `name`)."""
-        from ._interim_extract import document_type, parse_document
+        from ._extract import document_type, parse_document
 
         if text is None:
             try:
@@ -414,7 +414,8 @@ class LinkSource:
         doc_type = document_type(name)
         is_file = name != "-"
         want_anchors = is_file and doc_type != "text"
-        document = parse_document(text, doc_type, want_anchors=want_anchors)
+        mdx = name.lower().endswith(".mdx") if doc_type == "markdown" else None
+        document = parse_document(text, doc_type, want_anchors=want_anchors, mdx=mdx or None)
         if want_anchors:
             self.local.remember(os.path.abspath(name), document.anchors)
         self._counts.unchecked.update(document.skipped)
@@ -472,7 +473,7 @@ class LinkSource:
         self._frontier.append(target)
 
     def _read_anchors(self, path: Path) -> frozenset[str] | None:
-        from ._interim_extract import document_type, parse_document
+        from ._extract import document_type, parse_document
 
         doc_type = document_type(path.name)
         if doc_type == "text":
@@ -481,7 +482,8 @@ class LinkSource:
             text = decode_document(path.read_bytes())
         except (OSError, UnicodeDecodeError):
             return None
-        return parse_document(text, doc_type, want_anchors=True).anchors
+        mdx = path.name.lower().endswith(".mdx") or None
+        return parse_document(text, doc_type, want_anchors=True, mdx=mdx).anchors
 
 
 def _walk(top: str) -> Iterator[str]:
