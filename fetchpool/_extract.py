@@ -529,7 +529,7 @@ def _markdown_parser(mdx: bool = False) -> MarkdownIt:
     # GFM footnotes: a definition stays where it is written; GFM has no ^[inline] notes.
     parser.use(footnote_plugin, inline=False, move_to_end=False)
     parser.use(attrs_block_plugin)  # {#id} on the line before a block
-    # Inline content is parsed one block at a time while walking (see _walk_markdown),
+    # Inline content is parsed one block at a time while walking (see `_Walker.walk`),
     # so only one block's inline tokens are alive at once.
     parser.disable("inline")
     parser.disable("text_join")
