@@ -380,7 +380,7 @@ def test_preconnect_and_dns_prefetch_origins_are_counted_not_checked() -> None:
         '<link rel="stylesheet" href="https://h/site.css">\n'
     )
     for doc_type in ("html", "markdown"):
-        document = parse_document(text, doc_type)  # type: ignore[arg-type]
+        document = parse_document(text, doc_type)
         assert places(document.links) == [(4, "https://h/site.css")]
         assert document.skipped == {"preconnect": 3}
 
@@ -402,7 +402,7 @@ def test_html_href_split_over_lines_is_found_at_the_line_of_the_url() -> None:
 def test_html_anchors_are_ids_of_any_element_and_a_names() -> None:
     text = '<h1 id="intro">x</h1><div id="box"><a name="old"></a><p name="not-an-anchor">'
     document = parse_document(text, "html", want_anchors=True)
-    assert document.anchors == {"intro", "box", "old"}
+    assert set(document.anchors or ()) == {"intro", "box", "old"}
 
 
 def test_anchors_are_none_unless_asked_for() -> None:
@@ -413,7 +413,7 @@ def test_anchors_are_none_unless_asked_for() -> None:
 def test_on_github_pages_user_content_ids_also_count_as_their_name() -> None:
     text = '<h2 id="user-content-install">x</h2><a name="user-content-old"></a><p id="plain">'
     document = parse_document(text, "html", want_anchors=True, github=True)
-    assert document.anchors == {
+    assert set(document.anchors or ()) == {
         "user-content-install",
         "install",
         "user-content-old",
@@ -421,7 +421,7 @@ def test_on_github_pages_user_content_ids_also_count_as_their_name() -> None:
         "plain",
     }
     plain = parse_document(text, "html", want_anchors=True)
-    assert plain.anchors == {"user-content-install", "user-content-old", "plain"}
+    assert set(plain.anchors or ()) == {"user-content-install", "user-content-old", "plain"}
 
 
 def test_html_links_and_anchors_inside_comments_do_not_count() -> None:
@@ -528,7 +528,7 @@ def test_markdown_anchors_are_heading_slugs_explicit_ids_and_html_anchors() -> N
         "</div>\n"
     )
     document = parse_document(text, "markdown", want_anchors=True)
-    assert document.anchors == {
+    assert set(document.anchors or ()) == {
         "getting-started-start",  # GitHub shows the braces
         "getting-started",
         "start",
@@ -604,12 +604,12 @@ def test_markdown_heading_anchors_are_githubs_with_repeats_numbered(
     markdown: str, anchors: list[str]
 ) -> None:
     document = parse_document(markdown + "\n", "markdown", want_anchors=True)
-    assert document.anchors == set(anchors)
+    assert set(document.anchors or ()) == set(anchors)
 
 
 def test_html_anchors_in_markdown_do_not_number_heading_repeats() -> None:
     text = '<a id="install"></a>\n\n# Install\n'
-    assert parse_document(text, "markdown", want_anchors=True).anchors == {"install"}
+    assert set(parse_document(text, "markdown", want_anchors=True).anchors or ()) == {"install"}
 
 
 # -- big documents --------------------------------------------------------------------------
