@@ -420,7 +420,11 @@ class LinkSource:
             self.local.remember(os.path.abspath(name), document.anchors)
         self._counts.unchecked.update(document.skipped)
         for link in document.links:
-            if _is_web(link.url):
+            if link.url.startswith("//"):
+                # Protocol-relative: a local document has no scheme to borrow; as GitHub
+                # and a browser showing a https page take it, over https.
+                target = self._web_target(f"https:{link.url}", name, link.line)
+            elif _is_web(link.url):
                 target = self._web_target(link.url, name, link.line)
             elif is_file:
                 target = self._local_target(link.url, name, link.line)

@@ -4,8 +4,9 @@ A relative link (`guide.md`, `../img/a.png`, `sub/`, `#intro`) resolves against 
 directory of the document it stands in; a root-relative one (`/docs/x`) under `--root-dir`.
 The link is percent-decoded and its query dropped, as a web server would. A file that is
 not there is a FAIL of kind `missing`; a `#fragment` that names no anchor of a Markdown or
-HTML target is a FAIL of kind `fragment`. `#` and `#top` always exist (browsers scroll to
-the top for both). Each target document's anchors are read once per run.
+HTML target is a FAIL of kind `fragment` (for a Markdown target, whatever its case, as on
+GitHub). `#` and `#top` always exist (browsers scroll to the top for both). Each target
+document's anchors are read once per run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ROOT_RELATIVE = "root-relative"
 """What `LocalFiles.resolve` returns for a root-relative link when there is no root dir."""
 
 ALWAYS_THERE = frozenset({"", "top"})
+_MARKDOWN = (".md", ".markdown", ".mdx", ".mkd", ".mdown", ".qmd", ".rmd")
 
 AnchorReader = Callable[[Path], "frozenset[str] | None"]
 
@@ -92,6 +94,10 @@ class LocalFiles:
             return None, None
         anchors = self.anchors(path)
         if anchors is None or fragment in anchors:
+            return None, None
+        if fragment.lower() in anchors and path.lower().endswith(_MARKDOWN):
+            # GitHub finds a heading's anchor whatever the case of the link (#Options for
+            # "## Options"); its slugs are lower-case.
             return None, None
         return f"no anchor #{fragment} in {_shown(path)}", Kind.FRAGMENT
 

@@ -344,3 +344,25 @@ def test_dump_of_a_page_url_fetches_the_page_and_none_of_its_links(
 def test_exclude_applies_to_local_links_too(repo: Path) -> None:
     _, records = check(repo, "docs", "--exclude", r"gone\.md")
     assert "guide/gone.md" not in {r["url"] for r in records}
+
+
+def test_a_markdown_heading_anchor_is_found_whatever_the_case_of_the_link(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "a.md": "## Options\n\n[o](#Options)\n[p](page.html#Section)\n",
+            "page.html": '<h2 id="section">s</h2>\n',
+        },
+    )
+    _, records = check(root, "a.md")
+    outcome = {r["url"]: (r["outcome"], r["kind"]) for r in records}
+    assert outcome["#Options"] == ("ok", None)
+    assert outcome["page.html#Section"] == ("fail", "fragment")  # HTML ids are exact
+
+
+def test_a_protocol_relative_link_in_a_local_document_is_checked_over_https(
+    tmp_path: Path,
+) -> None:
+    root = tree(tmp_path, {"a.md": "[cdn](//127.0.0.1:1/lib.js)\n"})
+    done = run_fetchpool("--extract", "--dump", "a.md", cwd=root)
+    assert done.stdout.decode() == "https://127.0.0.1:1/lib.js\ta.md\t1\n"

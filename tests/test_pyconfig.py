@@ -353,7 +353,7 @@ def test_the_pre_commit_hook_walks_the_whole_tree_when_markdown_or_html_changes(
     assert hook["entry"] == "fetchpool --extract --format plain ."
     assert hook["pass_filenames"] is False
     files = re.compile(hook["files"])
-    for name in ("README.md", "docs/a.markdown", "site/index.html", "x.htm"):
+    for name in ("README.md", "docs/a.markdown", "site/index.html", "x.htm", "a.mdx", "B.Rmd"):
         assert files.search(name), name
     for name in ("setup.py", "notes.txt", "README.md.orig"):
         assert not files.search(name), name
