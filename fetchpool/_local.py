@@ -3,7 +3,8 @@
 A relative link (`guide.md`, `../img/a.png`, `sub/`, `#intro`) resolves against the
 directory of the document it stands in; a root-relative one (`/docs/x`) under `--root-dir`.
 The link is percent-decoded and its query dropped, as a web server would. A file that is
-not there is a FAIL of kind `missing`; a `#fragment` that names no anchor of a Markdown or
+not there is a FAIL of kind `missing` (a link to `name.html` stands for the `name.md` beside
+it, when there is one: the page a static site generator makes of it); a `#fragment` that names no anchor of a Markdown or
 HTML target is a FAIL of kind `fragment` (for a Markdown target, whatever its case, as on
 GitHub). `#` and `#top` always exist (browsers scroll to the top for both). Each target
 document's anchors are read once per run.
@@ -88,7 +89,10 @@ class LocalFiles:
     def _problem(self, local: LocalLink) -> tuple[str | None, Kind | None]:
         path = local.path
         if not os.path.exists(path):
-            return f"file not found: {_shown(path)}", Kind.MISSING
+            source = _markdown_source(path)
+            if source is None:
+                return f"file not found: {_shown(path)}", Kind.MISSING
+            path = source
         fragment = local.fragment
         if fragment is None or fragment in ALWAYS_THERE or os.path.isdir(path):
             return None, None
@@ -110,6 +114,22 @@ class LocalFiles:
         if path not in self._anchors:
             self._anchors[path] = self._read_anchors(Path(path))
         return self._anchors[path]
+
+
+def _markdown_source(path: str) -> str | None:
+    """For a missing `name.html`, the `name.md` beside it, if there is one.
+
+    Static site generators (mdBook, MkDocs, Jekyll, Hugo, Sphinx with MyST) turn `name.md`
+    into `name.html`, and their sources link to the page they will become: in the source
+    tree the link stands for the Markdown file, fragments included.
+    """
+    stem, extension = os.path.splitext(path)
+    if extension.lower() not in (".html", ".htm"):
+        return None
+    for suffix in (".md", ".markdown", ".mdx"):
+        if os.path.isfile(stem + suffix):
+            return stem + suffix
+    return None
 
 
 def _shown(path: str) -> str:

@@ -366,3 +366,22 @@ def test_a_protocol_relative_link_in_a_local_document_is_checked_over_https(
     root = tree(tmp_path, {"a.md": "[cdn](//127.0.0.1:1/lib.js)\n"})
     done = run_fetchpool("--extract", "--dump", "a.md", cwd=root)
     assert done.stdout.decode() == "https://127.0.0.1:1/lib.js\ta.md\t1\n"
+
+
+def test_a_link_to_the_html_page_of_a_markdown_source_is_checked_against_the_source(
+    tmp_path: Path,
+) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "src/a.md": "[b](b.html#usage)\n[b bad](b.html#nosuch)\n[c](c.html)\n",
+            "src/b.md": "# B\n\n## Usage\n",
+        },
+    )
+    _, records = check(root, "src")
+    outcome = {r["url"]: (r["outcome"], r["kind"]) for r in records}
+    assert outcome == {
+        "b.html#usage": ("ok", None),
+        "b.html#nosuch": ("fail", "fragment"),
+        "c.html": ("fail", "missing"),
+    }
