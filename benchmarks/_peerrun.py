@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 GNU_TIME = Path("/usr/bin/time")
@@ -231,6 +231,56 @@ def write_results(results_dir: Path | None, name: str, data: dict[str, Any]) -> 
     path = results_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     return path
+
+
+class ToolRuns(Protocol):
+    """A benchmark's tool: its command, version, why it could not run, and its runs."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def command(self) -> Sequence[str] | None: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def runs(self) -> Sequence[Run]: ...
+
+
+def save_results(
+    results_dir: Path | None,
+    name: str,
+    data: dict[str, Any],
+    tools: Sequence[ToolRuns],
+    summary: object,
+) -> None:
+    """Write the scenario's own `data`, every run of every tool and the summary as JSON
+    (see `write_results`), and say where."""
+    record = {
+        **data,
+        "tools": {
+            t.name: {
+                "command": t.command,
+                "version": t.version,
+                "error": t.error,
+                "runs": [r.as_dict() for r in t.runs],
+            }
+            for t in tools
+        },
+        "summary": summary,
+    }
+    path = write_results(results_dir, name, record)
+    if path:
+        print(f"\nresults: {path}")
+
+
+def clean_up(work: Path, keep: bool) -> None:
+    """Remove a benchmark's scratch directory, or say where it was kept."""
+    if keep:
+        print(f"kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def short_error(run: Run) -> str:

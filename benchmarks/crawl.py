@@ -72,7 +72,6 @@ import http.client
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -91,15 +90,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _peerrun import (
     NPM_BIN,
     Run,
+    clean_up,
     fmt,
     interrupts_as_keyboard_interrupt,
     markdown_table,
     median,
+    save_results,
     short_error,
     timed_run,
     tool_command,
     version_of,
-    write_results,
 )
 
 HOST1 = "127.0.0.1"
@@ -771,7 +771,7 @@ def main() -> int:
             )
             print()
             print(table)
-            path = write_results(
+            save_results(
                 args.results_dir,
                 "crawl",
                 {
@@ -784,28 +784,15 @@ def main() -> int:
                     "nginx_workers": args.nginx_workers,
                     "seed": args.seed,
                     "reps": args.reps,
-                    "tools": {
-                        t.name: {
-                            "command": t.command,
-                            "version": t.version,
-                            "error": t.error,
-                            "runs": [r.as_dict() for r in t.runs],
-                        }
-                        for t in tools
-                    },
-                    "summary": summary,
                 },
+                tools,
+                summary,
             )
-            if path:
-                print(f"\nresults: {path}")
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
     finally:
-        if args.keep:
-            print(f"kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(work, args.keep)
     return 0
 
 

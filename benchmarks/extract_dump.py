@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -56,15 +55,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _peerrun import (
     BENCH_VENV_BIN,
     Run,
+    clean_up,
     fmt,
     interrupts_as_keyboard_interrupt,
     markdown_table,
     median,
+    save_results,
     short_error,
     timed_run,
     tool_command,
     version_of,
-    write_results,
 )
 
 RSS_GOAL_MB = 150
@@ -474,7 +474,7 @@ def main() -> int:
                   f"{tree.links:,} link places generated, {args.reps} reps")  # fmt: skip
             print()
             print(table)
-            path = write_results(
+            save_results(
                 args.results_dir,
                 "extract_dump-big" if args.big else "extract_dump",
                 {
@@ -487,28 +487,15 @@ def main() -> int:
                     "code_urls": tree.code_urls,
                     "seed": args.seed,
                     "reps": args.reps,
-                    "tools": {
-                        t.name: {
-                            "command": t.command,
-                            "version": t.version,
-                            "error": t.error,
-                            "runs": [r.as_dict() for r in t.runs],
-                        }
-                        for t in tools
-                    },
-                    "summary": summary,
                 },
+                tools,
+                summary,
             )
-            if path:
-                print(f"\nresults: {path}")
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
     finally:
-        if args.keep:
-            print(f"kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(work, args.keep)
     return 0
 
 
