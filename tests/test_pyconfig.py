@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 
 from fetchpool._errors import UsageError
 from fetchpool.cli.pyconfig import (
-    KNOWN_OPTIONS,
+    CHECKS,
+    OptionSpec,
     default_map_for,
     find_pyproject,
     load_pyproject_options,
+    schema_of,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -288,24 +290,29 @@ def test_a_non_table_tool_fetchpool_is_a_usage_error(tmp_path: Path) -> None:
         load_pyproject_options(tmp_path)
 
 
-def test_every_long_option_of_the_contract_can_be_set() -> None:
-    assert set(KNOWN_OPTIONS) == {name.replace("-", "_") for name in CONTRACT_LONG_OPTIONS}
-
-
-# Options that act and exit instead of configuring a run: nothing to set in pyproject.toml.
-NOT_SETTABLE = {"--version", "--help", "--install-completion", "--show-completion"}
-
-
-def test_every_long_option_of_the_cli_can_be_set() -> None:
+def fetchpool_schema() -> dict[str, OptionSpec]:
     app_module = pytest.importorskip("fetchpool.cli.app")
-    command = typer.main.get_command(app_module.app)
-    long_options = {
-        opt[2:].replace("-", "_")
-        for p in command.params
-        for opt in p.opts
-        if opt.startswith("--") and opt not in NOT_SETTABLE
-    }
-    assert long_options <= set(KNOWN_OPTIONS)
+    return schema_of(typer.main.get_command(app_module.app))
+
+
+def test_every_long_option_of_the_contract_can_be_set() -> None:
+    assert set(fetchpool_schema()) == {name.replace("-", "_") for name in CONTRACT_LONG_OPTIONS}
+
+
+def test_the_keys_and_their_types_come_from_the_cli_options_themselves() -> None:
+    # One definition: the options declared in app.py; the file only adds checks.
+    schema = fetchpool_schema()
+    kinds = {key: spec.kind for key, spec in schema.items()}
+    assert kinds["workers"] == "int"
+    assert kinds["timeout"] == "float"
+    assert kinds["insecure"] == "bool"
+    assert kinds["header"] == "list"
+    assert kinds["cache"] == "path"
+    assert kinds["max_cache_age"] == "duration"
+    assert kinds["format"] == "str"
+    assert "version" not in schema  # acts and exits: nothing to configure
+    assert set(CHECKS) <= set(schema)  # every check is of an option that exists
+    assert schema["workers"].check is CHECKS["workers"]
 
 
 def test_the_command_line_wins_over_pyproject_defaults(tmp_path: Path) -> None:

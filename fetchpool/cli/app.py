@@ -764,7 +764,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     command_ = typer.main.get_command(app)
     try:
-        _, options = load_pyproject_options(Path.cwd())
+        _, options = load_pyproject_options(Path.cwd(), command_)
         status = command_.main(
             args=list(sys.argv[1:] if argv is None else argv),
             prog_name="fetchpool",

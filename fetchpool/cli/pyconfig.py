@@ -97,49 +97,76 @@ def _format(value: object) -> object:
     return value
 
 
-# Keys are the long options with `-` turned into `_`: the Click parameter names.
-KNOWN_OPTIONS: dict[str, OptionSpec] = {
-    "workers": OptionSpec("int", _settings("workers")),
-    "timeout": OptionSpec("float", _settings("timeout")),
-    "retries": OptionSpec("int", _settings("retries")),
-    "accept": OptionSpec("str", lambda v: StatusSet.parse(str(v))),
-    "method": OptionSpec("str", _settings("method")),
-    "no_follow": OptionSpec("bool"),
-    "header": OptionSpec("list", _each(parse_header)),
-    "user_agent": OptionSpec("str"),
-    "insecure": OptionSpec("bool"),
-    "cacert": OptionSpec("path"),
-    "per_host": OptionSpec("int", _settings("per_host")),
-    "format": OptionSpec("str", _format),
-    "failures_only": OptionSpec("bool"),
-    "no_progress": OptionSpec("bool"),
-    "quiet": OptionSpec("bool"),
-    "save": OptionSpec("path"),
-    "overwrite": OptionSpec("bool"),
-    "max_filesize": OptionSpec("int", _settings("max_filesize")),
-    "max_time": OptionSpec("float", _positive("max-time")),
-    "http2": OptionSpec("bool"),
-    "proxy": OptionSpec("str"),
-    "user": OptionSpec("str"),
-    "bearer": OptionSpec("str"),
-    "cookie": OptionSpec("list", _each(parse_cookie)),
-    "rate": OptionSpec("float", _settings("rate")),
-    "extract": OptionSpec("bool"),
-    "root_dir": OptionSpec("path"),
-    "check_fragments": OptionSpec("bool"),
-    "dump": OptionSpec("bool"),
-    "recursive": OptionSpec("bool"),
-    "max_depth": OptionSpec("int"),
-    "max_pages": OptionSpec("int"),
-    "sitemap": OptionSpec("bool"),
-    "ignore_robots": OptionSpec("bool"),
-    "exclude": OptionSpec("list", _regexes("exclude")),
-    "include": OptionSpec("list", _regexes("include")),
-    "cache": OptionSpec("path"),
-    "max_cache_age": OptionSpec("duration", lambda v: _parse_duration(str(v))),
-    "accept_timeouts": OptionSpec("bool"),
-    "shard": OptionSpec("str", lambda v: _parse_shard(str(v))),
+# What the options need beyond their type: the same checks the CLI makes, so a bad value is
+# a usage error naming the file. Keyed by long option (`-` as `_`). Which options exist, and
+# the TOML type each takes, come from the command itself (`schema_of`): the CLI's option
+# declarations in `app.py` are the one definition of the options.
+CHECKS: dict[str, Callable[[object], object]] = {
+    "workers": _settings("workers"),
+    "timeout": _settings("timeout"),
+    "retries": _settings("retries"),
+    "accept": lambda v: StatusSet.parse(str(v)),
+    "method": _settings("method"),
+    "header": _each(parse_header),
+    "per_host": _settings("per_host"),
+    "format": _format,
+    "max_filesize": _settings("max_filesize"),
+    "max_time": _positive("max-time"),
+    "cookie": _each(parse_cookie),
+    "rate": _settings("rate"),
+    "exclude": _regexes("exclude"),
+    "include": _regexes("include"),
+    "max_cache_age": lambda v: _parse_duration(str(v)),
+    "shard": lambda v: _parse_shard(str(v)),
 }
+
+# Options that act and exit instead of configuring a run: nothing to set in pyproject.toml.
+NOT_SETTABLE = frozenset({"version", "help", "install_completion", "show_completion"})
+
+# Click type names (`ParamType.name`) and metavars, as TOML value kinds.
+_INT: ValueKind = "int"
+_FLOAT: ValueKind = "float"
+_NUMBER_KINDS: dict[str, ValueKind] = {
+    name: kind
+    for kind, names in ((_INT, ("int", "integer")), (_FLOAT, ("float",)))
+    for base in names
+    for name in (base, f"{base} range")
+}
+_METAVAR_KINDS: dict[str, ValueKind] = {"FILE": "path", "DIR": "path", "DURATION": "duration"}
+
+
+def _kind(param: ClickParameter) -> ValueKind:
+    """The TOML type a `[tool.fetchpool]` key takes, from its Click parameter."""
+    if getattr(param, "multiple", False):
+        return "list"
+    if getattr(param, "is_flag", False):
+        return "bool"
+    type_name = str(getattr(getattr(param, "type", None), "name", ""))
+    if type_name in _NUMBER_KINDS:
+        return _NUMBER_KINDS[type_name]
+    return _METAVAR_KINDS.get(str(getattr(param, "metavar", None)), "str")
+
+
+def schema_of(command: ClickCommand) -> dict[str, OptionSpec]:
+    """The `[tool.fetchpool]` keys: every long option of `command` that configures a run,
+    keyed with `-` as `_`, each with its TOML type and its check (`CHECKS`)."""
+    schema: dict[str, OptionSpec] = {}
+    for param in command.params:
+        for opt in param.opts:
+            key = opt[2:].replace("-", "_")
+            if opt.startswith("--") and key not in NOT_SETTABLE:
+                schema[key] = OptionSpec(_kind(param), CHECKS.get(key))
+    return schema
+
+
+def _command() -> ClickCommand:
+    """fetchpool's own command (the CLI module is only imported when no command is given)."""
+    import typer
+
+    from .app import app
+
+    return typer.main.get_command(app)
+
 
 _EXPECTED = {
     "int": "an integer",
@@ -200,8 +227,9 @@ def _key(raw: str) -> str:
     return raw.replace("-", "_")
 
 
-def parse_options(path: Path, table: object) -> dict[str, object]:
-    """Check a `[tool.fetchpool]` table read from `path`; return it keyed by Click names.
+def parse_options(path: Path, table: object, schema: Mapping[str, OptionSpec]) -> dict[str, object]:
+    """Check a `[tool.fetchpool]` table read from `path` against `schema` (see
+    `schema_of`); return it keyed by long option, `-` as `_`.
 
     Raises `UsageError` naming `path` for an unknown key, a key given twice (as
     `max-time` and `max_time`), a value of the wrong type, or a bad value.
@@ -213,11 +241,11 @@ def parse_options(path: Path, table: object) -> dict[str, object]:
     seen: dict[str, str] = {}
     for raw_key, value in table.items():
         key = _key(raw_key)
-        spec = KNOWN_OPTIONS.get(key)
+        spec = schema.get(key)
         if spec is None:
             import difflib  # only for the rare misspelt key
 
-            close = difflib.get_close_matches(key, KNOWN_OPTIONS, n=1)
+            close = difflib.get_close_matches(key, schema, n=1)
             hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
             raise UsageError(f"{where}: unknown option {raw_key!r}{hint}")
         if key in seen:
@@ -248,8 +276,11 @@ def _names_our_table(text: str) -> bool:
     return re.search(_OUR_TABLE, text, re.MULTILINE) is not None
 
 
-def load_pyproject_options(start: Path) -> tuple[Path | None, dict[str, object]]:
-    """Find the nearest `pyproject.toml` from `start` upwards and read `[tool.fetchpool]`.
+def load_pyproject_options(
+    start: Path, command: ClickCommand | None = None
+) -> tuple[Path | None, dict[str, object]]:
+    """Find the nearest `pyproject.toml` from `start` upwards and read `[tool.fetchpool]`,
+    whose keys are the long options of `command` (default: fetchpool's own).
 
     Returns the file (None when there is none) and its options keyed by Click
     parameter name (`max-time` and `max_time` both become `max_time`), with
@@ -289,7 +320,7 @@ def load_pyproject_options(start: Path) -> tuple[Path | None, dict[str, object]]
     tool = document.get("tool", {})
     if not isinstance(tool, dict) or "fetchpool" not in tool:
         return path, {}
-    return path, parse_options(path, tool["fetchpool"])
+    return path, parse_options(path, tool["fetchpool"], schema_of(command or _command()))
 
 
 class ClickParameter(Protocol):
