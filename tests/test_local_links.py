@@ -385,3 +385,15 @@ def test_a_link_to_the_html_page_of_a_markdown_source_is_checked_against_the_sou
         "b.html#nosuch": ("fail", "fragment"),
         "c.html": ("fail", "missing"),
     }
+
+
+def test_dump_warns_about_a_page_it_cannot_read_and_still_exits_0(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    page = f"{server.base}/status/404/no-page"
+    done = run_fetchpool("--extract", "--dump", page, cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout == b""
+    (warning,) = done.stderr.decode().splitlines()
+    assert warning.startswith("fetchpool: warning: cannot read page ")
+    assert "HTTP 404" in warning
