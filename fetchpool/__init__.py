@@ -8,7 +8,7 @@ The core (this package outside `fetchpool.cli`) imports neither Typer nor Rich.
 
 from __future__ import annotations
 
-from ._api import fetch
+from ._api import fetch, fetch_batch, fetch_columns
 from ._channel import Channel
 from ._config import Settings, StatusSet
 from ._errors import FetchpoolError, UsageError
@@ -34,6 +34,8 @@ __all__ = [
     "__version__",
     "check_url",
     "fetch",
+    "fetch_batch",
+    "fetch_columns",
     "make_client",
     "open_inputs",
     "parse_line",

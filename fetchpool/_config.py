@@ -180,3 +180,8 @@ def parse_cookie(text: str) -> tuple[str, str]:
         raise UsageError(f"invalid --cookie {text!r}: the value contains ';'")
     check_header_text(f"--cookie {text!r}", value)
     return name, value
+
+
+# --output-dir and --engine ray: URLs per partition, and the host buckets partitions are cut from.
+DEFAULT_PARTITION_SIZE = 1000
+PARTITION_BUCKETS = 64

@@ -57,6 +57,15 @@ FETCHING_PANEL = "Fetching"
 CONNECTION_PANEL = "Connections and credentials"
 OUTPUT_PANEL = "Output"
 LINK_CHECKING_PANEL = "Link checking"
+SCALE_PANEL = "More than one machine"
+
+
+class Engine(enum.StrEnum):
+    """The values of `--engine`."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
 
 EPILOG = """\
 Examples (in a clone of the repository):
@@ -385,6 +394,44 @@ def command(
             rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            case_sensitive=False,
+            help="Where URLs are fetched: this process (local) or a Ray cluster (ray; needs "
+            "fetchpool[ray]), in partitions by host.",
+            rich_help_panel=SCALE_PANEL,
+        ),
+    ] = Engine.LOCAL,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="With --engine ray: the cluster (default: RAY_ADDRESS, else a local cluster).",
+            rich_help_panel=SCALE_PANEL,
+        ),
+    ] = None,
+    output_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--output-dir",
+            metavar="DIR",
+            help="Also write results as JSON Lines, one file per partition; a rerun with the "
+            "same input skips complete partitions (resume).",
+            rich_help_panel=SCALE_PANEL,
+        ),
+    ] = None,
+    partition_size: Annotated[
+        int,
+        typer.Option(
+            "--partition-size",
+            metavar="N",
+            help="URLs per partition, for --engine ray and a new --output-dir.",
+            rich_help_panel=SCALE_PANEL,
+        ),
+    ] = defaults.DEFAULT_PARTITION_SIZE,
     version: Annotated[
         bool,
         typer.Option(
@@ -447,6 +494,21 @@ def command(
         result_cache = ResultCache.load(Path(cache), max_age=parse_duration(max_cache_age))
         if result_cache.warning:
             env.stderr.write(f"fetchpool: warning: {result_cache.warning}\n")
+    if partition_size < 1:
+        raise UsageError(f"invalid --partition-size {partition_size}: must be at least 1")
+    if engine is Engine.RAY:
+        _require_ray(extract=extract, cache=cache is not None)
+    if ray_address is not None and engine is not Engine.RAY:
+        raise UsageError("--ray-address needs --engine ray")
+    partition_dir = None
+    if output_dir is not None:
+        if extract:
+            raise UsageError("--output-dir does not work with --extract yet")
+        from .._partition import OutputDir
+
+        partition_dir = OutputDir(
+            Path(output_dir), size=partition_size, buckets=defaults.PARTITION_BUCKETS
+        )
     paths = files or []
     if extract and any(map(is_url_argument, paths)):
         raise UsageError("page URLs are not supported yet with --extract; give files of documents")
@@ -468,6 +530,10 @@ def command(
         link_filter=link_filter,
         cache=result_cache,
         max_time=max_time,
+        engine=engine.value,
+        ray_address=ray_address,
+        output_dir=partition_dir,
+        partition_size=partition_size,
     )
     stats = RunStats()
     live = not (no_progress or quiet)
@@ -503,6 +569,18 @@ def _require_h2() -> None:
         import h2  # noqa: F401
     except ImportError:
         raise UsageError("--http2 needs the h2 package: pip install 'fetchpool[http2]'") from None
+
+
+def _require_ray(*, extract: bool, cache: bool) -> None:
+    """`--engine ray` needs the `ray` extra, and works on lists of URLs without --cache."""
+    import importlib.util  # only here: a plain run does not look for Ray
+
+    if importlib.util.find_spec("ray") is None:
+        raise UsageError("--engine ray needs Ray: pip install 'fetchpool[ray]'")
+    if extract:
+        raise UsageError("--engine ray does not work with --extract yet")
+    if cache:
+        raise UsageError("--engine ray does not work with --cache yet")
 
 
 def _make_sink(

@@ -12,7 +12,8 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Protocol, TextIO, TypeVar
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Protocol, Self, TextIO, TypeVar
 
 from .._channel import Channel, EndOfStream
 from .._config import Settings
@@ -26,6 +27,7 @@ from .sinks import ResultSink
 if TYPE_CHECKING:
     from .._cache import ResultCache
     from .._filter import LinkFilter
+    from .._partition import OutputDir
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,6 +90,61 @@ class RunPlan:
     link_filter: LinkFilter | None = None
     cache: ResultCache | None = None
     max_time: float | None = None
+    engine: str = "local"  # or "ray"
+    ray_address: str | None = None
+    output_dir: OutputDir | None = None
+    partition_size: int | None = None  # for a new output directory (else the default)
+
+
+class RunPool(Protocol):
+    """What a run uses of its pool: a local `Pool`, or one of the partitioned engines."""
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def run(
+        self,
+        targets: AsyncIterator[Target],
+        results: Channel[Result],
+        *,
+        on_cancel: Callable[[], list[Target]] | None = None,
+    ) -> None: ...
+    def cancel(self, reason: str = ...) -> None: ...
+    @property
+    def cancelled(self) -> str | None: ...
+    @property
+    def total(self) -> int | None: ...
+    def in_flight(self) -> Sequence[tuple[Target, float]]: ...
+
+
+def make_pool(settings: Settings, plan: RunPlan) -> RunPool:
+    """The pool of the plan's engine; with an output directory, one that writes partitions."""
+    if plan.engine == "ray":
+        from .._config import DEFAULT_PARTITION_SIZE, PARTITION_BUCKETS
+        from .._partition import Partitioner
+        from .._ray import RayPool
+
+        partitioner = (
+            plan.output_dir.partitioner()
+            if plan.output_dir is not None
+            else Partitioner(plan.partition_size or DEFAULT_PARTITION_SIZE, PARTITION_BUCKETS)
+        )
+        return RayPool(
+            settings,
+            address=plan.ray_address,
+            partitioner=partitioner,
+            output_dir=plan.output_dir,
+        )
+    pool = Pool(settings, cache=plan.cache)
+    if plan.output_dir is not None:
+        from .._partitioned import PartitionedPool
+
+        return PartitionedPool(pool, plan.output_dir)
+    return pool
 
 
 @dataclass
@@ -102,7 +159,7 @@ class _State:
 class RunView:
     """What the live displays poll: busy workers and the total, once known."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: RunPool) -> None:
         self._pool = pool
         self.counted: int | None = None  # URL lines counted up front in regular files
 
@@ -182,7 +239,7 @@ def _hard_exit(status: int) -> None:
     os._exit(status)
 
 
-def _install_signal_handlers(pool: Pool, state: _State) -> None:
+def _install_signal_handlers(pool: RunPool, state: _State) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -236,7 +293,7 @@ async def _run(
     read_errors: list[str] = []
     targets, buffered, reader = _targets(plan, stats, places, read_errors)
 
-    async with Pool(settings, cache=plan.cache) as pool:
+    async with make_pool(settings, plan) as pool:
         _install_signal_handlers(pool, state)
         view = RunView(pool)
 
@@ -283,7 +340,7 @@ async def _run(
 
 
 async def _run_pool(
-    pool: Pool,
+    pool: RunPool,
     targets: AsyncIterator[Target],
     results: Channel[Result],
     buffered: Callable[[], list[Target]] | None,
@@ -318,7 +375,7 @@ def _on_daemon_thread(function: Callable[[T], R], argument: T) -> asyncio.Future
     return future
 
 
-async def _deadline(seconds: float, pool: Pool, state: _State) -> None:
+async def _deadline(seconds: float, pool: RunPool, state: _State) -> None:
     await asyncio.sleep(seconds)
     if pool.cancelled is None and not state.pool_done:
         state.deadline_reached = True
@@ -332,7 +389,7 @@ class _Output:
         self,
         sink: ResultSink,
         stats: RunStats,
-        pool: Pool,
+        pool: RunPool,
         state: _State,
         env: Env,
         cache: ResultCache | None,
