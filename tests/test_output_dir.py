@@ -1,0 +1,130 @@
+"""`--output-dir` on the local engine, and the library's batch functions.
+
+Results are written as JSON Lines, one file per partition of the input (by host), each
+renamed into place once complete; a rerun with the same input and directory reads the
+complete partitions back instead of fetching them again.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import Counter
+from pathlib import Path
+
+from clihelpers import (
+    parse_jsonl,
+    parse_summary,
+    run_fetchpool,
+    spawn_fetchpool,
+    wait_exit,
+    wait_signal_handlers,
+    write_lines,
+)
+from httpserver import HTTPTestServer, wait_until
+
+import fetchpool
+from fetchpool._partition import Partitioner
+
+
+def _stored(out_dir: Path) -> list[dict[str, object]]:
+    return [
+        json.loads(line)
+        for path in sorted(out_dir.glob("part-*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+
+
+def test_output_dir_writes_every_result_once_in_one_file_per_partition(
+    server: HTTPTestServer, tmp_path: Path
+) -> None:
+    lines = [server.url(f"/ok/files/{i}") for i in range(7)] + ["ftp://example.invalid/"]
+    urls = write_lines(tmp_path / "urls.txt", lines)
+    out_dir = tmp_path / "out"
+    proc = run_fetchpool(
+        "--output-dir", out_dir, "--partition-size", "3", "--format", "jsonl", urls
+    )
+    assert proc.returncode == 1, proc.stderr  # the ftp line is a FAIL
+    assert sorted(r["url"] for r in parse_jsonl(proc.stdout)) == sorted(lines)
+    assert sorted(str(r["url"]) for r in _stored(out_dir)) == sorted(lines)
+    # 7 URLs of one host: partitions of 3, 3 and 1; the invalid line has a bucket of its own.
+    assert len(list(out_dir.glob("part-*.jsonl"))) == 4
+    assert json.loads((out_dir / "fetchpool-partitions.json").read_text()) == {
+        "partition_size": 3,
+        "buckets": 64,
+    }
+    assert not list(out_dir.glob(".*.tmp"))
+
+
+def test_output_dir_after_sigkill_resumes_without_refetching_complete_partitions(
+    fresh_server: HTTPTestServer, tmp_path: Path
+) -> None:
+    lines = [fresh_server.url(f"/ok/resume/{i}") for i in range(6)]
+    lines += [fresh_server.url(f"/delay/5000/resume/{i}") for i in range(3)]
+    urls = write_lines(tmp_path / "urls.txt", lines)
+    out_dir = tmp_path / "out"
+    args = ("--output-dir", out_dir, "--partition-size", "3", "--format", "jsonl", urls)
+    proc = spawn_fetchpool(*args)
+    try:
+        assert wait_until(lambda: len(list(out_dir.glob("part-*.jsonl"))) == 2, timeout=15)
+        assert wait_until(lambda: fresh_server.hits("/delay/") == 3, timeout=15)
+    finally:
+        proc.kill()
+        wait_exit(proc)
+    assert len(list(out_dir.glob("part-*.jsonl"))) == 2  # the slow partition never completed
+    fresh_server.reset_stats()
+    again = run_fetchpool(*args)
+    assert again.returncode == 0, again.stderr
+    assert fresh_server.hits("/ok/") == 0
+    assert fresh_server.hits("/delay/") == 3
+    assert sorted(r["url"] for r in parse_jsonl(again.stdout)) == sorted(lines)
+    assert parse_summary(again.stderr).ok == 9  # the summary covers the whole input
+    assert sorted(str(r["url"]) for r in _stored(out_dir)) == sorted(lines)
+
+
+def test_output_dir_does_not_keep_a_partition_cut_short_by_sigint(
+    fresh_server: HTTPTestServer, tmp_path: Path
+) -> None:
+    lines = [fresh_server.url(f"/hang/sigint/{i}") for i in range(3)]
+    urls = write_lines(tmp_path / "urls.txt", lines)
+    out_dir = tmp_path / "out"
+    proc = spawn_fetchpool("--output-dir", out_dir, "--format", "jsonl", urls)
+    wait_signal_handlers(proc)
+    assert wait_until(lambda: fresh_server.hits("/hang/") == 3, timeout=15)
+    proc.send_signal(signal.SIGINT)
+    out, err = wait_exit(proc)
+    assert proc.returncode == 130, err
+    assert Counter(r["outcome"] for r in parse_jsonl(out)) == {"cancelled": 3}
+    assert not list(out_dir.glob("part-*.jsonl"))
+    assert not list(out_dir.glob(".*.tmp"))
+
+
+def test_partitions_depend_on_the_input_alone_and_keep_a_host_in_one_bucket() -> None:
+    urls = [f"http://host{i % 5}.test/{i}" for i in range(40)]
+    first, second = Partitioner(3, 8), Partitioner(3, 8)
+    targets = [fetchpool.Target(url, "-", n) for n, url in enumerate(urls, 1)]
+    assert [first.assign(t) for t in targets] == [second.assign(t) for t in targets]
+    buckets: dict[str, set[int]] = {}
+    for target in targets:
+        host = target.url.split("/")[2]
+        buckets.setdefault(host, set()).add(first.bucket_of(target))
+    assert all(len(b) == 1 for b in buckets.values())
+
+
+def test_fetch_batch_returns_one_result_per_url_in_input_order(server: HTTPTestServer) -> None:
+    urls = [server.url("/delay/300/a"), server.url("/status/404/b"), "nope", server.url("/ok/c")]
+    results = fetchpool.fetch_batch(urls, workers=4, timeout=10)
+    assert [r.url for r in results] == urls
+    assert [r.status for r in results] == [200, 404, None, 200]
+    assert [r.line for r in results] == [1, 2, 3, 4]
+
+
+def test_fetch_columns_answers_a_batch_of_rows_with_columns_of_results(
+    server: HTTPTestServer,
+) -> None:
+    batch = {"url": [server.url("/ok/col"), server.url("/status/500/col")]}
+    columns = fetchpool.fetch_columns(batch, workers=2, retries=0)
+    assert columns["url"] == batch["url"]
+    assert columns["outcome"] == ["ok", "fail"]
+    assert columns["status"] == [200, 500]
+    assert columns["kind"] == [None, "http"]
