@@ -854,6 +854,7 @@ def test_help_groups_the_options_in_panels_and_ends_with_examples(tmp_path: Path
         "Link checking",
         "Connections and credentials",
         "Output",
+        "More than one machine",
     ]
     assert "Examples (in a clone of the repository):" in text
     examples = [line.strip() for line in text.splitlines() if line.strip().startswith("fetchpool ")]

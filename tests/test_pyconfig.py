@@ -54,6 +54,10 @@ CONTRACT_LONG_OPTIONS = [
     "accept-timeouts",
     "shard",
     "overwrite",
+    "engine",
+    "ray-address",
+    "output-dir",
+    "partition-size",
 ]
 
 
