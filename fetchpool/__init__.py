@@ -8,6 +8,8 @@ The core (this package outside `fetchpool.cli`) imports neither Typer nor Rich.
 
 from __future__ import annotations
 
+# First: keeps `import httpx` below from loading httpx's own command line (and Rich).
+from . import _httpx_cli  # noqa: F401
 from ._api import fetch, fetch_batch, fetch_columns
 from ._channel import Channel
 from ._config import Settings, StatusSet

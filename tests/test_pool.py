@@ -73,6 +73,8 @@ def test_public_api_is_deliberate() -> None:
         "__version__",
         "check_url",
         "fetch",
+        "fetch_batch",
+        "fetch_columns",
         "make_client",
         "open_inputs",
         "parse_line",

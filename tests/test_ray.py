@@ -376,15 +376,17 @@ def test_fetch_columns_runs_under_ray_data_map_batches(
     script = textwrap.dedent(
         f"""
         import json, sys
+
         import ray
         import fetchpool
 
         ray.init(address={ray_cluster.address!r}, _node_ip_address={NODE_IP!r},
                  log_to_driver=False, logging_level="ERROR")
-        urls = json.loads(sys.argv[1])
-        ds = ray.data.from_items([{{"url": u}} for u in urls])
+        ds = ray.data.read_text(sys.argv[1])  # one row per line, column "text"
         results = ds.map_batches(
-            fetchpool.fetch_columns, batch_size=4, fn_kwargs={{"workers": 4, "timeout": 10}}
+            fetchpool.fetch_columns,
+            batch_size=4,
+            fn_kwargs={{"column": "text", "workers": 4, "timeout": 10}},
         )
         rows = [
             {{"url": r["url"], "outcome": r["outcome"], "status": int(r["status"])}}
@@ -394,7 +396,7 @@ def test_fetch_columns_runs_under_ray_data_map_batches(
         """
     )
     proc = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(urls)],
+        [sys.executable, "-c", script, str(write_lines(tmp_path / "urls.txt", urls))],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=120,
