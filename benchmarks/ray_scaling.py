@@ -74,16 +74,24 @@ def free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def run(command: list[str], env: dict[str, str]) -> tuple[float, int, int]:
-    """Run to the end; return wall seconds, peak RSS of the process in KiB, exit status."""
+def run(
+    command: list[str], env: dict[str, str], stdin_urls: Path | None = None
+) -> tuple[float, int, int]:
+    """Run to the end; return wall seconds, peak RSS of the process in KiB, exit status.
+
+    With `stdin_urls`, that file is piped through standard input (not given as a file).
+    """
     started = time.monotonic()
+    source = open(stdin_urls, "rb") if stdin_urls else None  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         command,
-        stdin=subprocess.DEVNULL,
+        stdin=source or subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
     )
+    if source is not None:
+        source.close()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -103,6 +111,9 @@ def main() -> int:
     parser.add_argument("--partition-size", type=int, default=1000)
     parser.add_argument("--small-partition-size", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--stdin-urls", type=int, default=200000, help="URLs piped through stdin, once each"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fpbench-", dir="/tmp"))
@@ -111,6 +122,10 @@ def main() -> int:
     urls = work / "urls.txt"
     with open(urls, "w") as file:
         for i in range(args.urls):
+            file.write(f"http://{hosts[i % len(hosts)]}:{port}/ok/{i}\n")
+    many = work / "many.txt"
+    with open(many, "w") as file:
+        for i in range(args.stdin_urls):
             file.write(f"http://{hosts[i % len(hosts)]}:{port}/ok/{i}\n")
     one = work / "one.txt"
     one.write_text(f"http://{hosts[0]}:{port}/ok/one\n")
@@ -186,7 +201,16 @@ def main() -> int:
         print(f"{'run':<10} {'wall s':>8} {'URLs/s':>8} {'driver peak RSS':>16}")
         for name, (_command, count) in configs.items():
             wall, rss = figures[name]
-            print(f"{name:<10} {wall:8.2f} {count / wall:8.0f} {rss / 1024:13.0f} MB")
+            rate = f"{count / wall:8.0f}" if count > 1 else f"{'-':>8}"
+            print(f"{name:<10} {wall:8.2f} {rate} {rss / 1024:13.0f} MB")
+        print(f"{args.stdin_urls} URLs through standard input, once each:")
+        for name, command in (
+            ("plain", base),
+            ("ray", [*base, *ray, "--partition-size", str(args.partition_size)]),
+        ):
+            wall, peak, _status = run(command, env, stdin_urls=many)
+            rate = args.stdin_urls / wall
+            print(f"  {name:<8} {wall:8.2f} s {rate:8.0f} URLs/s {peak / 1024:6.0f} MB peak RSS")
         startup = figures["ray-1"][0]
         for name in ("ray", "ray-small"):
             wall = figures[name][0]
