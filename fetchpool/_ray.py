@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import ipaddress
 import logging
 import os
@@ -88,6 +89,25 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+def _cluster_messages_to_stderr() -> None:
+    """Send the messages Ray's driver prints about its cluster to standard error.
+
+    Ray prints them (`(raylet) A worker died or was killed ...`) on standard output, which
+    carries fetchpool's results: in jsonl or csv they would corrupt the output. Ray has no
+    setting for it, so its printing function is wrapped (when it is there to wrap).
+    """
+    worker_module = importlib.import_module("ray._private.worker")
+    original = getattr(worker_module, "print_to_stdstream", None)
+    if original is None or getattr(original, "_fetchpool_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr._fetchpool_stderr = True  # type: ignore[attr-defined]
+    worker_module.print_to_stdstream = to_stderr  # type: ignore[attr-defined]
+
+
 def connect(address: str | None) -> float:
     """Connect to the Ray cluster (or start a local one); return its number of CPUs.
 
@@ -111,6 +131,7 @@ def connect(address: str | None) -> float:
             _check_reachable(address)
             options["address"] = address
             del options["include_dashboard"]  # a setting of a new cluster only
+        _cluster_messages_to_stderr()
         try:
             ray.init(**options)
         except (ConnectionError, RuntimeError, ValueError) as exc:

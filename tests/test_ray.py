@@ -117,15 +117,28 @@ def ray_cluster() -> Iterator[RayCluster]:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+def _session_members(session: int) -> list[int]:
+    """PIDs of the processes in a session (Ray's workers each have a process group of their
+    own, but stay in the session of the `ray start` that the fixture began)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getsid(int(entry.name)) == session:
+                    pids.append(int(entry.name))
+    return pids
+
+
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the cluster's process group (`ray start --block` then stops its processes)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=20)
-    # Whatever of the group is left (workers, agents): gone now.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    # Whatever of the session is left (workers, agents): gone now.
+    for pid in _session_members(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
 
@@ -408,3 +421,35 @@ def test_fetch_columns_runs_under_ray_data_map_batches(
     assert sorted((r["url"], r["outcome"], r["status"]) for r in rows) == sorted(
         [(u, "ok", 200) for u in urls[:-1]] + [(urls[-1], "fail", 404)]
     )
+
+
+def _partition_workers(cluster: RayCluster) -> list[int]:
+    """PIDs of the cluster's worker processes that are running a partition task now."""
+    pids = []
+    for pid in _session_members(cluster.proc.pid):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::fetch_partition"):
+                pids.append(pid)
+    return pids
+
+
+def test_a_lost_worker_s_partition_is_run_again_without_duplicate_results(
+    ray_cluster: RayCluster, tmp_path: Path
+) -> None:
+    with HTTPTestServer(host="127.0.0.41") as server:
+        lines = [server.url(f"/ok/lost/{i}") for i in range(3)]
+        lines += [server.url(f"/delay/4000/lost/{i}") for i in range(3)]
+        urls = write_lines(tmp_path / "urls.txt", lines)
+        proc = _spawn(ray_cluster, "--format", "jsonl", "--timeout", "30", urls)
+        early = _read_a_line(proc)  # the quick URLs' results are out
+        assert wait_until(lambda: server.hits("/delay/") == 3, timeout=RUN_TIMEOUT)
+        workers = _partition_workers(ray_cluster)
+        assert len(workers) == 1, workers
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = wait_exit(proc, timeout=RUN_TIMEOUT)
+        assert proc.returncode == 0, err
+        records = parse_jsonl(early + out)
+        assert sorted(r["url"] for r in records) == sorted(lines)  # each URL once
+        assert {r["outcome"] for r in records} == {"ok"}
+        assert server.hits("/ok/") == 3  # results already received are not fetched again
+        assert server.hits("/delay/") == 6  # the unfinished ones ran again on a new worker
