@@ -56,6 +56,7 @@ class _Partition:
     writer: PartitionWriter | None = None
     started: float | None = None
     generator: Any = None  # the ObjectRefGenerator of the running task
+    keep_file: bool = True  # False for URLs added to a partition an earlier run completed
 
 
 def _node_ip_for(address: str | None) -> str | None:
@@ -185,6 +186,7 @@ class RayPool:
         self._ready: deque[_Partition] = deque()  # full partitions waiting to run
         self._running: dict[int, _Partition] = {}  # by bucket: one at a time per bucket
         self._stored: dict[PartitionId, StoredPartition] = {}
+        self._complete: set[PartitionId] = set()  # found complete in the output directory
         self._changed = asyncio.Event()
         self._results: Channel[Result] | None = None
         self.read_count = 0
@@ -297,7 +299,11 @@ class RayPool:
                 continue
             partition = self._buffers.get(pid.bucket)
             if partition is None:
-                partition = self._buffers[pid.bucket] = _Partition(pid)
+                # In a partition an earlier run completed, only URLs that run did not have
+                # (the input changed) are fetched; that partition's file is left as it is.
+                partition = self._buffers[pid.bucket] = _Partition(
+                    pid, keep_file=pid not in self._complete
+                )
             partition.targets.append(target)
             if last:
                 del self._buffers[pid.bucket]
@@ -321,6 +327,7 @@ class RayPool:
                 return False
             if not self._output_dir.is_complete(pid):
                 return False
+            self._complete.add(pid)
             stored = self._stored[pid] = StoredPartition()
             for result in self._output_dir.read(pid):
                 stored.results[key_of(result)].append(result)
@@ -353,7 +360,7 @@ class RayPool:
         assert results is not None
         partition.received = [False] * len(partition.targets)
         partition.started = self._clock()
-        if self._output_dir is not None:
+        if self._output_dir is not None and partition.keep_file:
             partition.writer = self._output_dir.writer(partition.pid)
         try:
             for attempt in range(1, PARTITION_ATTEMPTS + 1):

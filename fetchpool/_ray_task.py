@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from ._channel import Channel
 from ._config import Settings
@@ -38,7 +38,7 @@ async def _fetch_all(
     for i, target in enumerate(targets):
         index[(target.source, target.line, target.url)].append(i)
 
-    async def feed() -> object:
+    async def feed() -> AsyncIterator[Target]:
         for target in targets:
             yield target
 
@@ -47,7 +47,7 @@ async def _fetch_all(
         control["pool"] = pool
         started.set()
         results = Channel[Result](settings.workers)
-        runner = asyncio.create_task(pool.run(feed(), results))  # type: ignore[arg-type]
+        runner = asyncio.create_task(pool.run(feed(), results))
         async for result in results:
             out.put((index[(result.source, result.line, result.url)].popleft(), result))
         await runner
