@@ -87,11 +87,6 @@ class PartitionedPool:
     ) -> None:
         await self._pool.__aexit__(exc_type, exc, tb)
 
-    @property
-    def settings(self) -> object:
-        """The wrapped pool's settings."""
-        return self._pool.settings
-
     def in_flight(self) -> list[tuple[Target, float]]:
         """Each busy worker's target and the monotonic time it started."""
         return self._pool.in_flight()
