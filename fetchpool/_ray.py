@@ -191,6 +191,7 @@ class RayPool:
         self._results: Channel[Result] | None = None
         self.read_count = 0
         self.input_done = False
+        self.reused = 0  # results read back from complete partitions
 
     async def __aenter__(self) -> Self:
         # On this thread: Ray sets its signal handlers from the main thread only (the runner's
@@ -337,6 +338,7 @@ class RayPool:
         if not kept:
             return False  # the input changed since: fetch it
         results.send_nowait(kept.popleft(), force=True)  # not awaited: nothing read is lost
+        self.reused += 1
         return True
 
     async def _dispatch(self, tg: asyncio.TaskGroup) -> None:

@@ -97,6 +97,7 @@ class RunStats:
         self.excluded = 0
         self.other_shards = 0
         self.interrupted: str | None = None
+        self.read_back = 0  # results read back from complete partitions of --output-dir
 
     def start(self) -> None:
         """Restart the wall clock (when construction and the run's start are apart)."""

@@ -79,6 +79,7 @@ def test_output_dir_after_sigkill_resumes_without_refetching_complete_partitions
     assert fresh_server.hits("/delay/") == 3
     assert sorted(r["url"] for r in parse_jsonl(again.stdout)) == sorted(lines)
     assert parse_summary(again.stderr).ok == 9  # the summary covers the whole input
+    assert b"read back: 6 results of complete partitions" in again.stderr
     assert sorted(str(r["url"]) for r in _stored(out_dir)) == sorted(lines)
 
 

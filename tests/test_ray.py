@@ -354,6 +354,7 @@ def test_output_dir_after_sigkill_resumes_without_refetching_complete_partitions
         records = parse_jsonl(again.stdout)
         assert sorted(r["url"] for r in records) == sorted(lines)
         assert parse_summary(again.stderr).ok == 9
+        assert b"read back: 6 results of complete partitions" in again.stderr
         stored = [
             json.loads(line)
             for path in out_dir.glob("part-*.jsonl")

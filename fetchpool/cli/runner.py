@@ -330,6 +330,7 @@ async def _run(
                 display.stop()
         if pool.cancelled is not None and not state.output_closed:
             stats.interrupted = pool.cancelled
+        stats.read_back = getattr(pool, "reused", 0)  # the partitioned engines' count
         stats.stop()  # every report of the run (summary, document, table) shows one wall time
         output.finish()
     if reader is not None and reader.error is not None:
