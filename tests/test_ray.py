@@ -134,7 +134,7 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=20)
+        proc.wait(timeout=5)
     # Whatever of the session is left (workers, agents): gone now.
     for pid in _session_members(proc.pid):
         with contextlib.suppress(ProcessLookupError):
