@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import ray
 import ray.exceptions
 
-from ._channel import Channel, ChannelClosed
+from ._channel import Channel, ChannelClosed, EndOfStream
 from ._config import Settings
 from ._errors import UsageError
 from ._models import Kind, Result, Target
@@ -46,6 +46,10 @@ from ._ray_task import fetch_partition
 
 # Attempts of a partition whose task was lost (worker or node died) before it is failed.
 PARTITION_ATTEMPTS = 3
+# Without --output-dir, partial partitions are sent off when the input pauses this long, so a
+# producer that writes a URL and waits for its result gets it.
+LINGER_SECONDS = 0.25
+FEED_CAPACITY = 1024  # targets read ahead of the partitioner
 
 
 @dataclass(eq=False)
@@ -188,6 +192,7 @@ class RayPool:
         self._stored: dict[PartitionId, StoredPartition] = {}
         self._complete: set[PartitionId] = set()  # found complete in the output directory
         self._changed = asyncio.Event()
+        self._feed = Channel[Target](FEED_CAPACITY)
         self._results: Channel[Result] | None = None
         self.read_count = 0
         self.input_done = False
@@ -264,7 +269,8 @@ class RayPool:
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tasks = [
-                    tg.create_task(self._read(targets)),
+                    tg.create_task(self._take_input(targets)),
+                    tg.create_task(self._read()),
                     tg.create_task(self._dispatch(tg)),
                 ]
                 if self._cancel_reason is not None:
@@ -280,7 +286,16 @@ class RayPool:
 
     def _unfinished(self) -> list[_Partition]:
         partitions = list(self._running.values()) + list(self._ready)
-        return partitions + sorted(self._buffers.values(), key=lambda p: p.pid)
+        partitions += sorted(self._buffers.values(), key=lambda p: p.pid)
+        fed = []  # read from the input, not yet in a partition
+        while True:
+            try:
+                fed.append(self._feed.receive_nowait())
+            except (asyncio.QueueEmpty, EndOfStream):
+                break
+        if fed:
+            partitions.append(_Partition(PartitionId(-1, 0), fed, keep_file=False))
+        return partitions
 
     def _kick(self) -> None:
         self._changed.set()
@@ -289,12 +304,44 @@ class RayPool:
         await self._changed.wait()
         self._changed.clear()
 
-    async def _read(self, targets: AsyncIterable[Target]) -> None:
+    async def _take_input(self, targets: AsyncIterable[Target]) -> None:
+        """Read the input into the feed; from there on, a target is accounted for."""
+        try:
+            async for target in targets:
+                self.read_count += 1
+                if not self._feed.send_nowait(target):
+                    await self._feed.send(target)
+        finally:
+            self._feed.close()
+
+    async def _next_target(self) -> Target:
+        """The next target of the feed; raise EndOfStream at its end.
+
+        Without an output directory (whose partitions must depend on the input alone), a pause
+        in the input sends the partial partitions off, so their results do not wait for more.
+        """
+        try:
+            return self._feed.receive_nowait()
+        except asyncio.QueueEmpty:
+            pass
+        while self._output_dir is None and self._buffers:
+            try:
+                return await asyncio.wait_for(self._feed.receive(), LINGER_SECONDS)
+            except TimeoutError:
+                self._ready.extend(sorted(self._buffers.values(), key=lambda p: p.pid))
+                self._buffers.clear()
+                self._kick()
+        return await self._feed.receive()
+
+    async def _read(self) -> None:
         results = self._results
         assert results is not None
         max_ready = max(2, self._max_in_flight or 1)
-        async for target in targets:
-            self.read_count += 1
+        while True:
+            try:
+                target = await self._next_target()
+            except EndOfStream:
+                break
             pid, last = self._partitioner.assign(target)
             if self._output_dir is not None and self._reuse(target, pid, last, results):
                 continue

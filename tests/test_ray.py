@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelpers import FETCHPOOL, cli_env, parse_jsonl, parse_summary, wait_exit, write_lines
+from clihelpers import (
+    FETCHPOOL,
+    cli_env,
+    parse_jsonl,
+    parse_summary,
+    read_lines_until,
+    wait_exit,
+    write_lines,
+)
 from httpserver import HTTPTestServer, closed_port, wait_until
 
 # A test's own bound includes starting the cluster (the module's first test) or the driver.
@@ -454,3 +462,28 @@ def test_a_lost_worker_s_partition_is_run_again_without_duplicate_results(
         assert {r["outcome"] for r in records} == {"ok"}
         assert server.hits("/ok/") == 3  # results already received are not fetched again
         assert server.hits("/delay/") == 6  # the unfinished ones ran again on a new worker
+
+
+def test_ray_engine_answers_a_url_before_the_producer_writes_the_next(
+    ray_cluster: RayCluster, servers: list[HTTPTestServer]
+) -> None:
+    # Without --output-dir, a pause in the input sends the partial partitions off.
+    proc = subprocess.Popen(
+        [*FETCHPOOL, "--engine", "ray", "--ray-address", ray_cluster.address, "-f", "jsonl", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ray_cluster.env,
+    )
+    assert proc.stdin is not None
+    try:
+        for i, server in enumerate(servers[:3]):
+            url = server.url(f"/ok/producer/{i}")
+            proc.stdin.write(url.encode() + b"\n")
+            proc.stdin.flush()
+            (line,) = read_lines_until(proc, 1, timeout=RUN_TIMEOUT)
+            assert json.loads(line)["url"] == url
+    finally:
+        proc.stdin.close()
+    _, err = wait_exit(proc, timeout=RUN_TIMEOUT)
+    assert proc.returncode == 0, err
