@@ -33,7 +33,9 @@ never from the pool. Shared pieces: `_config.Settings` (every default, once), `_
 
 from __future__ import annotations
 
-from ._api import fetch
+# First: keeps `import httpx` below from loading httpx's own command line (and Rich).
+from . import _httpx_cli  # noqa: F401
+from ._api import fetch, fetch_batch, fetch_columns
 from ._channel import (
     BrokenResourceError,
     Channel,
@@ -71,6 +73,8 @@ __all__ = [
     "__version__",
     "check_url",
     "fetch",
+    "fetch_batch",
+    "fetch_columns",
     "make_client",
     "open_inputs",
     "parse_line",

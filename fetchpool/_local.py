@@ -4,10 +4,10 @@ A relative link (`guide.md`, `../img/a.png`, `sub/`, `#intro`) resolves against 
 directory of the document it stands in; a root-relative one (`/docs/x`) under `--root-dir`.
 The link is percent-decoded and its query dropped, as a web server would. A file that is
 not there is a FAIL of kind `missing` (a link to `name.html` stands for the `name.md` beside
-it, when there is one: the page a static site generator makes of it); a `#fragment` that names no anchor of a Markdown or
-HTML target is a FAIL of kind `fragment` (for a Markdown target, whatever its case, as on
-GitHub). `#` and `#top` always exist (browsers scroll to the top for both). Each target
-document's anchors are read once per run.
+it, when there is one: the page a static site generator makes of it); a `#fragment` that
+names no anchor of a Markdown or HTML target is a FAIL of kind `fragment` (for a Markdown
+target, whatever its case, as on GitHub). `#` and `#top` always exist (browsers scroll to
+the top for both). Each target document's anchors are read once per run.
 """
 
 from __future__ import annotations

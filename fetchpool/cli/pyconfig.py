@@ -97,6 +97,25 @@ def _format(value: object) -> object:
     return value
 
 
+ENGINES = ("local", "ray")
+
+
+def _engine(value: object) -> object:
+    if value not in ENGINES:
+        raise UsageError(f"invalid --engine {value!r}: must be one of {', '.join(ENGINES)}")
+    return value
+
+
+def _positive_int(option: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        assert isinstance(value, int)
+        if value < 1:
+            raise UsageError(f"invalid --{option} {value}: must be at least 1")
+        return value
+
+    return check
+
+
 # Keys are the long options with `-` turned into `_`: the Click parameter names.
 KNOWN_OPTIONS: dict[str, OptionSpec] = {
     "workers": OptionSpec("int", _settings("workers")),
@@ -139,6 +158,10 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
     "max_cache_age": OptionSpec("duration", lambda v: _parse_duration(str(v))),
     "accept_timeouts": OptionSpec("bool"),
     "shard": OptionSpec("str", lambda v: _parse_shard(str(v))),
+    "engine": OptionSpec("str", _engine),
+    "ray_address": OptionSpec("str"),
+    "output_dir": OptionSpec("path"),
+    "partition_size": OptionSpec("int", _positive_int("partition-size")),
 }
 
 _EXPECTED = {
