@@ -17,12 +17,30 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from ._channel import Channel
+from ._channel import Channel, ChannelClosed
 from ._models import Outcome, Result, Target
 from ._partition import OutputDir, PartitionId, PartitionWriter
 from ._pool import Pool
 
 ResultKey = tuple[str, int, str]  # source, line, url: what ties a result to its target
+
+
+async def send_result(results: Channel[Result], result: Result) -> None:
+    """Send a result, waiting for room; cancelled while waiting, it is still delivered.
+
+    For results of targets already read (so a cancellation cannot lose them), sent with
+    backpressure (so reading back a large complete partition does not pile up results).
+
+    Raises:
+        ChannelClosed: nobody reads results any more.
+    """
+    if results.send_nowait(result):
+        return
+    try:
+        await results.send(result)
+    except asyncio.CancelledError:
+        results.send_nowait(result, force=True)
+        raise
 
 
 def key_of(item: Target | Result) -> ResultKey:
@@ -143,8 +161,11 @@ class PartitionedPool:
                 kept = stored.results.get(key_of(target))
                 if kept:
                     self.reused += 1
-                    # Not awaited: a cancellation here must not lose the target just read.
-                    results.send_nowait(kept.popleft(), force=True)
+                    try:
+                        await send_result(results, kept.popleft())
+                    except ChannelClosed:
+                        self._pool.cancel("results are no longer read")
+                        return
                     continue
                 # The input changed since that run: fetch the target, outside any partition.
                 yield target

@@ -41,7 +41,7 @@ from ._config import Settings
 from ._errors import UsageError
 from ._models import Kind, Result, Target
 from ._partition import OutputDir, Partitioner, PartitionId, PartitionWriter
-from ._partitioned import StoredPartition, key_of
+from ._partitioned import StoredPartition, key_of, send_result
 from ._ray_task import fetch_partition
 
 # Attempts of a partition whose task was lost (worker or node died) before it is failed.
@@ -343,7 +343,7 @@ class RayPool:
             except EndOfStream:
                 break
             pid, last = self._partitioner.assign(target)
-            if self._output_dir is not None and self._reuse(target, pid, last, results):
+            if self._output_dir is not None and await self._reuse(target, pid, last, results):
                 continue
             partition = self._buffers.get(pid.bucket)
             if partition is None:
@@ -364,7 +364,7 @@ class RayPool:
         self._buffers.clear()
         self._kick()
 
-    def _reuse(
+    async def _reuse(
         self, target: Target, pid: PartitionId, last: bool, results: Channel[Result]
     ) -> bool:
         """Report a target of an already complete partition from its file; False if not one."""
@@ -384,8 +384,11 @@ class RayPool:
         kept = stored.results.get(key_of(target))
         if not kept:
             return False  # the input changed since: fetch it
-        results.send_nowait(kept.popleft(), force=True)  # not awaited: nothing read is lost
         self.reused += 1
+        try:
+            await send_result(results, kept.popleft())
+        except ChannelClosed:
+            self.cancel("results are no longer read")
         return True
 
     async def _dispatch(self, tg: asyncio.TaskGroup) -> None:
@@ -448,12 +451,7 @@ class RayPool:
         if partition.writer is not None:
             partition.writer.write(result)
         try:
-            if not results.send_nowait(result):
-                try:
-                    await results.send(result)
-                except asyncio.CancelledError:
-                    results.send_nowait(result, force=True)  # a received result is delivered
-                    raise
+            await send_result(results, result)  # a received result is delivered, even now
         except ChannelClosed:
             self.cancel("results are no longer read")
 
