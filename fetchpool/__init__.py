@@ -4,6 +4,14 @@
         print(result.outcome, result.status, result.url)
 
 The core (this package outside `fetchpool.cli`) imports neither Typer nor Rich.
+
+General layout, in the order data flows: `_source` reads input lines into `Target`s
+(`_links`/`_extract` for documents, `_filter` for --include/--exclude/--shard); `_pool` runs
+the workers, each calling `_fetch` (one URL → one `Result`, `_models`) over `_transport`;
+`_api` is the library's entry (`fetch`, `fetch_batch`, `fetch_columns`). Past one pool:
+`_partition` cuts the input by host, `_partitioned` keeps results per partition for
+--output-dir, `_ray` and `_ray_task` run partitions on a Ray cluster. `cli/` turns options
+into a run and results into output.
 """
 
 from __future__ import annotations
