@@ -29,6 +29,11 @@ results at the end of the same channel. The live displays (cli/progress, cli/tab
 on threads of their own from `cli/view.RunView`, a frozen snapshot the event loop publishes,
 never from the pool. Shared pieces: `_config.Settings` (every default, once), `_models`
 (frozen `Target` and `Result`), `_stats.RunStats`.
+
+Past one pool: `_partition` cuts the input by host, `_partitioned.PartitionedPool` keeps
+results per partition for --output-dir, `_ray.RayPool` runs partitions on a Ray cluster
+(`_ray_task` inside each task); both offer the pool's `run(source, results)`. The library's
+`fetch_batch`/`fetch_columns` (_api) fetch one batch for a map-over-partitions step.
 """
 
 from __future__ import annotations

@@ -11,19 +11,48 @@ partitions to the next run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict, deque
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from ._channel import BrokenResourceError, Channel, ClosedResourceError, EndOfChannel
+from ._channel import (
+    BrokenResourceError,
+    Channel,
+    ClosedResourceError,
+    EndOfChannel,
+    WouldBlock,
+)
 from ._models import Outcome, Result, Target
 from ._partition import OutputDir, PartitionId, PartitionWriter
 from ._pool import RESULTS_NOT_READ, Pool
 from ._source import TargetSource
 
 ResultKey = tuple[str, int, str]  # source, line, url: what ties a result to its target
+
+
+async def send_result(results: Channel[Result], result: Result) -> None:
+    """Send a result, waiting for room; cancelled while waiting, it is still delivered.
+
+    For results of targets already read (so a cancellation cannot lose them), sent with
+    backpressure (so reading back a large complete partition does not pile up results).
+
+    Raises:
+        BrokenResourceError, ClosedResourceError: nobody reads results any more.
+    """
+    try:
+        results.send_nowait(result)  # the fast path: no loop turn
+        return
+    except WouldBlock:
+        pass
+    try:
+        await results.send(result)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BrokenResourceError, ClosedResourceError):
+            results.send_nowait(result, force=True)
+        raise
 
 
 def key_of(item: Target | Result) -> ResultKey:
@@ -154,8 +183,7 @@ class PartitionedPool:
                 if kept:
                     self.reused += 1
                     try:
-                        # Not awaited: a cancellation here must not lose the target just read.
-                        results.send_nowait(kept.popleft(), force=True)
+                        await send_result(results, kept.popleft())
                     except (BrokenResourceError, ClosedResourceError):
                         self._pool.cancel(RESULTS_NOT_READ)  # nobody reads results any more
                         return

@@ -47,7 +47,7 @@ from ._config import Settings
 from ._errors import UsageError
 from ._models import Kind, Result, Target
 from ._partition import OutputDir, Partitioner, PartitionId, PartitionWriter
-from ._partitioned import StoredPartition, key_of
+from ._partitioned import StoredPartition, key_of, send_result
 from ._pool import RESULTS_NOT_READ
 from ._ray_task import fetch_partition
 from ._source import TargetSource
@@ -355,7 +355,7 @@ class RayPool:
             except EndOfChannel:
                 break
             pid, last = self._partitioner.assign(target)
-            if self._output_dir is not None and self._reuse(target, pid, last, results):
+            if self._output_dir is not None and await self._reuse(target, pid, last, results):
                 continue
             partition = self._buffers.get(pid.bucket)
             if partition is None:
@@ -376,7 +376,7 @@ class RayPool:
         self._buffers.clear()
         self._kick()
 
-    def _reuse(
+    async def _reuse(
         self, target: Target, pid: PartitionId, last: bool, results: Channel[Result]
     ) -> bool:
         """Report a target of an already complete partition from its file; False if not one."""
@@ -396,12 +396,11 @@ class RayPool:
         kept = stored.results.get(key_of(target))
         if not kept:
             return False  # the input changed since: fetch it
-        try:
-            results.send_nowait(kept.popleft(), force=True)  # not awaited: nothing read is lost
-        except (BrokenResourceError, ClosedResourceError):
-            self.cancel(RESULTS_NOT_READ)
-            return True  # nobody reads results any more
         self.reused += 1
+        try:
+            await send_result(results, kept.popleft())
+        except (BrokenResourceError, ClosedResourceError):
+            self.cancel(RESULTS_NOT_READ)  # nobody reads results any more
         return True
 
     async def _dispatch(self, tg: asyncio.TaskGroup) -> None:
@@ -464,16 +463,7 @@ class RayPool:
         if partition.writer is not None:
             partition.writer.write(result)
         try:
-            results.send_nowait(result)  # the fast path: no loop turn
-        except WouldBlock:
-            try:
-                await results.send(result)
-            except asyncio.CancelledError:
-                with contextlib.suppress(BrokenResourceError, ClosedResourceError):
-                    results.send_nowait(result, force=True)  # a received result is delivered
-                raise
-            except (BrokenResourceError, ClosedResourceError):
-                self.cancel(RESULTS_NOT_READ)
+            await send_result(results, result)  # a received result is delivered, even now
         except (BrokenResourceError, ClosedResourceError):
             self.cancel(RESULTS_NOT_READ)
 

@@ -43,6 +43,7 @@ from clihelpers import (
     write_lines,
 )
 from httpserver import HTTPTestServer, closed_port, wait_until
+from netns import NetNS
 
 # A test's own bound includes starting the cluster (the module's first test) or the driver.
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(150)]
@@ -512,3 +513,31 @@ def test_ray_engine_answers_a_url_before_the_producer_writes_the_next(
         proc.stdin.close()
     _, err = wait_exit(proc, timeout=RUN_TIMEOUT)
     assert proc.returncode == 0, err
+
+
+def test_ray_engine_without_an_address_starts_a_local_cluster(netns: NetNS) -> None:
+    # In a network namespace with only `lo`: the local cluster's own traffic stays on it.
+    _require_ray()
+    server = netns.start_http()
+    urls = [server.url(f"/ok/local/{i}") for i in range(4)] + [server.url("/status/404/local")]
+    temp_dir = tempfile.mkdtemp(prefix="fpray-", dir="/tmp")
+    try:
+        env = {
+            "RAY_TMPDIR": temp_dir,
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(32),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "NO_PROXY": "*",
+        }
+        done = netns.run(
+            [*FETCHPOOL, "--engine", "ray", "-f", "jsonl", *urls],
+            env=env,
+            timeout=RUN_TIMEOUT * 2,
+        )
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert done.returncode == 1, done.stderr
+    records = parse_jsonl(done.stdout.encode())
+    assert Counter((r["url"], r["status"]) for r in records) == Counter(
+        [(u, 200) for u in urls[:-1]] + [(urls[-1], 404)]
+    )
