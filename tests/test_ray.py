@@ -254,7 +254,14 @@ def test_ray_engine_streams_results_before_the_partition_ends(
     lines = [server.url(f"/ok/stream/{i}") for i in range(3)]
     lines += [server.url(f"/delay/4000/stream/{i}") for i in range(3)]
     urls = write_lines(tmp_path / "urls.txt", lines)
-    proc = _spawn(ray_cluster, "--format", "jsonl", "--timeout", "20", urls)
+    # The cluster named by RAY_ADDRESS, as Ray's own tools take it, instead of --ray-address.
+    proc = subprocess.Popen(
+        [*FETCHPOOL, "--engine", "ray", "--format", "jsonl", "--timeout", "20", str(urls)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**ray_cluster.env, "RAY_ADDRESS": ray_cluster.address},
+    )
     early = _read_a_line(proc)
     first_at = time.monotonic()
     out, err = wait_exit(proc, timeout=RUN_TIMEOUT)
