@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -254,7 +255,14 @@ def test_ray_engine_streams_results_before_the_partition_ends(
     lines = [server.url(f"/ok/stream/{i}") for i in range(3)]
     lines += [server.url(f"/delay/4000/stream/{i}") for i in range(3)]
     urls = write_lines(tmp_path / "urls.txt", lines)
-    proc = _spawn(ray_cluster, "--format", "jsonl", "--timeout", "20", urls)
+    # The cluster named by RAY_ADDRESS, as Ray's own tools take it, instead of --ray-address.
+    proc = subprocess.Popen(
+        [*FETCHPOOL, "--engine", "ray", "--format", "jsonl", "--timeout", "20", str(urls)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**ray_cluster.env, "RAY_ADDRESS": ray_cluster.address},
+    )
     early = _read_a_line(proc)
     first_at = time.monotonic()
     out, err = wait_exit(proc, timeout=RUN_TIMEOUT)
@@ -541,3 +549,70 @@ def test_ray_engine_without_an_address_starts_a_local_cluster(netns: NetNS) -> N
     assert Counter((r["url"], r["status"]) for r in records) == Counter(
         [(u, 200) for u in urls[:-1]] + [(urls[-1], 404)]
     )
+
+
+def test_ray_engine_driver_stops_reading_input_while_partitions_wait(
+    ray_cluster: RayCluster, servers: list[HTTPTestServer]
+) -> None:
+    # An endless pipe of URLs whose servers never answer: the driver reads only what its
+    # bounded partitions and feed hold, then stops; it does not take the whole input in.
+    proc = subprocess.Popen(
+        [*FETCHPOOL, "--engine", "ray", "--ray-address", ray_cluster.address, "-f", "jsonl"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=ray_cluster.env,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    sent = 0
+    limit = 64 * 1024 * 1024
+
+    def produce() -> None:
+        nonlocal sent
+        assert proc.stdin is not None
+        i = 0
+        with contextlib.suppress(OSError):
+            while sent < limit:
+                chunk = "".join(
+                    servers[(i + k) % len(servers)].url(f"/hang/bp/{i + k}") + "\n"
+                    for k in range(1000)
+                ).encode()
+                proc.stdin.write(chunk)
+                sent += len(chunk)
+                i += 1000
+
+    def drain() -> None:  # results only come at the end; keep the pipe from filling anyway
+        assert proc.stdout is not None
+        while proc.stdout.read(65536):
+            pass
+
+    producer = threading.Thread(target=produce, daemon=True)
+    reader = threading.Thread(target=drain, daemon=True)
+    producer.start()
+    reader.start()
+    try:
+        assert wait_until(lambda: sum(s.hits("/hang/bp/") for s in servers) > 0, RUN_TIMEOUT)
+        settled = sent
+        for _ in range(20):  # until the driver has stopped taking input for a second
+            time.sleep(1.0)
+            if sent == settled:
+                break
+            settled = sent
+        assert sent == settled, "the driver kept reading"
+        assert sent < 8 * 1024 * 1024, f"the driver took {sent} bytes of input"
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        rss_kib = int(status.split("VmRSS:")[1].split()[0])
+        assert rss_kib < 300 * 1024, f"{rss_kib} KiB resident"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        reader.join(timeout=10)
+        proc.stdout.close()
+    assert proc.returncode == 130
