@@ -29,11 +29,18 @@ results at the end of the same channel. The live displays (cli/progress, cli/tab
 on threads of their own from `cli/view.RunView`, a frozen snapshot the event loop publishes,
 never from the pool. Shared pieces: `_config.Settings` (every default, once), `_models`
 (frozen `Target` and `Result`), `_stats.RunStats`.
+
+Past one pool: `_partition` cuts the input by host, `_partitioned.PartitionedPool` keeps
+results per partition for --output-dir, `_ray.RayPool` runs partitions on a Ray cluster
+(`_ray_task` inside each task); both offer the pool's `run(source, results)`. The library's
+`fetch_batch`/`fetch_columns` (_api) fetch one batch for a map-over-partitions step.
 """
 
 from __future__ import annotations
 
-from ._api import fetch
+# First: keeps `import httpx` below from loading httpx's own command line (and Rich).
+from . import _httpx_cli  # noqa: F401
+from ._api import fetch, fetch_batch, fetch_columns
 from ._channel import (
     BrokenResourceError,
     Channel,
@@ -71,6 +78,8 @@ __all__ = [
     "__version__",
     "check_url",
     "fetch",
+    "fetch_batch",
+    "fetch_columns",
     "make_client",
     "open_inputs",
     "parse_line",

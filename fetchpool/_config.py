@@ -181,3 +181,8 @@ def parse_cookie(text: str) -> tuple[str, str]:
         raise SettingError("cookie", repr(text), "the value contains ';'")
     check_header_text("cookie", value, shown=repr(text))
     return name, value
+
+
+# --output-dir and --engine ray: URLs per partition, and the host buckets partitions are cut from.
+DEFAULT_PARTITION_SIZE = 1000
+PARTITION_BUCKETS = 64

@@ -118,6 +118,7 @@ class RunStats:
         self.undecodable = 0
         self.unchecked: collections.Counter[str] = collections.Counter()
         self.interrupted: str | None = None
+        self.read_back = 0  # results read back from complete partitions of --output-dir
 
     def start(self) -> None:
         """Restart the wall clock (when construction and the run's start are apart)."""

@@ -846,6 +846,7 @@ def test_help_groups_the_options_in_panels_and_ends_with_examples(tmp_path: Path
         "Connections and credentials",
         "Output",
         "Crawling a site",
+        "More than one machine",
     ]
     assert "Examples (in a clone of the repository):" in text
     examples = [line.strip() for line in text.splitlines() if line.strip().startswith("fetchpool ")]

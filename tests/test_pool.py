@@ -11,6 +11,7 @@ from typing import TypeVar
 import httpx
 import pytest
 from httpserver import HTTPTestServer
+from sources import StalledSource
 
 import fetchpool
 from fetchpool import Channel, Kind, Outcome, Pool, Result, Settings, Target
@@ -78,6 +79,8 @@ def test_public_api_is_deliberate() -> None:
         "__version__",
         "check_url",
         "fetch",
+        "fetch_batch",
+        "fetch_columns",
         "make_client",
         "open_inputs",
         "parse_line",
@@ -197,24 +200,12 @@ def test_cancel_reports_every_unfinished_target_as_cancelled(server: HTTPTestSer
 
 
 def test_a_sources_leftovers_are_reported_cancelled(server: HTTPTestServer) -> None:
-    class Source:
-        """A `TargetSource` that read two lines it never handed out."""
-
-        def __init__(self) -> None:
-            self.unread = [Target(server.url("/ok/left/1")), Target(server.url("/ok/left/2"))]
-
-        async def _targets(self) -> AsyncIterator[Target]:
-            yield Target(server.url("/hang/left"))
-            await asyncio.Event().wait()  # the rest of the input never comes
-
-        def __aiter__(self) -> AsyncIterator[Target]:
-            return self._targets()
-
-        def leftovers(self) -> list[Target]:
-            left, self.unread = self.unread, []
-            return left
-
-    results, _ = run(cancel_after(Source(), 0.3, workers=2), timeout=10)
+    # It read two lines it never handed out.
+    source = StalledSource(
+        Target(server.url("/hang/left")),
+        [Target(server.url("/ok/left/1")), Target(server.url("/ok/left/2"))],
+    )
+    results, _ = run(cancel_after(source, 0.3, workers=2), timeout=10)
     assert sorted(r.url for r in results) == sorted(
         server.url(p) for p in ("/hang/left", "/ok/left/1", "/ok/left/2")
     )

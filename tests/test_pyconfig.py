@@ -64,6 +64,10 @@ CONTRACT_LONG_OPTIONS = [
     "max-pages",
     "sitemap",
     "ignore-robots",
+    "engine",
+    "ray-address",
+    "output-dir",
+    "partition-size",
 ]
 
 

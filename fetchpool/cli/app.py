@@ -71,6 +71,15 @@ CONNECTION_PANEL = "Connections and credentials"
 OUTPUT_PANEL = "Output"
 LINK_CHECKING_PANEL = "Link checking"
 CRAWL_PANEL = "Crawling a site"
+SCALE_PANEL = "More than one machine"
+
+
+class Engine(enum.StrEnum):
+    """The values of `--engine`."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
 
 EPILOG = """\
 Examples (in a clone of the repository):
@@ -471,6 +480,44 @@ def command(
             rich_help_panel=LINK_CHECKING_PANEL,
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            case_sensitive=False,
+            help="Where URLs are fetched: this process (local) or a Ray cluster (ray; needs "
+            "fetchpool[ray]), in partitions by host.",
+            rich_help_panel=SCALE_PANEL,
+        ),
+    ] = Engine.LOCAL,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="With --engine ray: the cluster (default: RAY_ADDRESS, else a local cluster).",
+            rich_help_panel=SCALE_PANEL,
+        ),
+    ] = None,
+    output_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--output-dir",
+            metavar="DIR",
+            help="Also write results as JSON Lines, one file per partition; a rerun with the "
+            "same input skips complete partitions (resume).",
+            rich_help_panel=SCALE_PANEL,
+        ),
+    ] = None,
+    partition_size: Annotated[
+        int,
+        typer.Option(
+            "--partition-size",
+            metavar="N",
+            help="URLs per partition, for --engine ray and a new --output-dir.",
+            rich_help_panel=SCALE_PANEL,
+        ),
+    ] = defaults.DEFAULT_PARTITION_SIZE,
     version: Annotated[
         bool,
         typer.Option(
@@ -533,6 +580,24 @@ def command(
         result_cache = ResultCache.load(Path(cache), max_age=parse_duration(max_cache_age))
         if result_cache.warning:
             env.stderr.write(f"fetchpool: warning: {result_cache.warning}\n")
+    if partition_size < 1:
+        raise UsageError(f"invalid --partition-size {partition_size}: must be at least 1")
+    if engine is Engine.RAY:
+        _require_ray(extract=extract, recursive=recursive, cache=cache is not None)
+    if ray_address is not None and engine is not Engine.RAY:
+        raise UsageError("--ray-address needs --engine ray")
+    partition_dir = None
+    if output_dir is not None:
+        # Link checking's results are per place and a crawl's pages are found by fetching
+        # them: neither is a list of URLs that partitions can be resumed from.
+        if extract or recursive:
+            option = "--extract" if extract else "--recursive"
+            raise UsageError(f"--output-dir does not work with {option} yet")
+        from .._partition import OutputDir
+
+        partition_dir = OutputDir(
+            Path(output_dir), size=partition_size, buckets=defaults.PARTITION_BUCKETS
+        )
     paths = files or []
     if recursive:
         from .._source import is_url_argument
@@ -592,6 +657,10 @@ def command(
         cache=result_cache,
         max_time=max_time,
         links=links,
+        engine=engine.value,
+        ray_address=ray_address,
+        output_dir=partition_dir,
+        partition_size=partition_size,
     )
     stats = RunStats()
     live = not (no_progress or quiet)
@@ -680,6 +749,19 @@ def _require_h2() -> None:
         import h2  # noqa: F401
     except ImportError:
         raise UsageError("--http2 needs the h2 package: pip install 'fetchpool[http2]'") from None
+
+
+def _require_ray(*, extract: bool, recursive: bool, cache: bool) -> None:
+    """`--engine ray` needs the `ray` extra, and works on lists of URLs without --cache."""
+    import importlib.util  # only here: a plain run does not look for Ray
+
+    if importlib.util.find_spec("ray") is None:
+        raise UsageError("--engine ray needs Ray: pip install 'fetchpool[ray]'")
+    if extract or recursive:
+        option = "--extract" if extract else "--recursive"
+        raise UsageError(f"--engine ray does not work with {option} yet")
+    if cache:
+        raise UsageError("--engine ray does not work with --cache yet")
 
 
 def _make_sink(

@@ -97,6 +97,25 @@ def _format(value: object) -> object:
     return value
 
 
+ENGINES = ("local", "ray")
+
+
+def _engine(value: object) -> object:
+    if value not in ENGINES:
+        raise UsageError(f"invalid --engine {value!r}: must be one of {', '.join(ENGINES)}")
+    return value
+
+
+def _positive_int(option: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        assert isinstance(value, int)
+        if value < 1:
+            raise UsageError(f"invalid --{option} {value}: must be at least 1")
+        return value
+
+    return check
+
+
 # What the options need beyond their type: the same checks the CLI makes, so a bad value is
 # a usage error naming the file. Keyed by long option (`-` as `_`). Which options exist, and
 # the TOML type each takes, come from the command itself (`schema_of`): the CLI's option
@@ -118,6 +137,8 @@ CHECKS: dict[str, Callable[[object], object]] = {
     "include": _regexes("include"),
     "max_cache_age": lambda v: _parse_duration(str(v)),
     "shard": lambda v: _parse_shard(str(v)),
+    "engine": _engine,
+    "partition_size": _positive_int("partition-size"),
 }
 
 # Options that act and exit instead of configuring a run: nothing to set in pyproject.toml.

@@ -12,12 +12,13 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Protocol, TextIO, TypeVar
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Protocol, Self, TextIO, TypeVar
 
 from .._channel import Channel, EndOfChannel, WouldBlock
 from .._config import Settings
 from .._links import FilteredTargets, LinkOptions, LinkSource, Places
-from .._models import Result
+from .._models import Result, Target
 from .._pool import Check, Pool
 from .._source import Input, TargetReader, TargetSource, count_targets
 from .._stats import InputCounts, RunStats
@@ -27,6 +28,7 @@ from .view import PUBLISH_INTERVAL, RunSnapshot, RunView
 if TYPE_CHECKING:
     from .._cache import ResultCache
     from .._filter import LinkFilter
+    from .._partition import OutputDir
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -91,6 +93,59 @@ class RunPlan:
     max_time: float | None = None
     links: LinkOptions | None = None  # with `extract`: how links are checked
     dump: Callable[[str, str, int], None] | None = None  # --dump: each place goes here
+    engine: str = "local"  # or "ray"
+    ray_address: str | None = None
+    output_dir: OutputDir | None = None  # not with `extract` (a usage error in the CLI)
+    partition_size: int | None = None  # for a new output directory (else the default)
+
+
+class RunPool(Protocol):
+    """What a run uses of its pool: a local `Pool`, or one of the partitioned engines."""
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def run(self, targets: TargetSource, results: Channel[Result]) -> None: ...
+    def cancel(self, reason: str = ...) -> None: ...
+    @property
+    def cancelled(self) -> str | None: ...
+    @property
+    def total(self) -> int | None: ...
+    @property
+    def read_count(self) -> int: ...
+    def in_flight(self) -> Sequence[tuple[Target, float]]: ...
+
+
+def make_pool(settings: Settings, plan: RunPlan, check: Check | None = None) -> RunPool:
+    """The pool of the plan's engine; with an output directory, one that writes partitions.
+
+    Only the local `Pool` checks links (`check`): the partitioned engines take lists of URLs.
+    """
+    if plan.engine == "ray":
+        from .._config import DEFAULT_PARTITION_SIZE, PARTITION_BUCKETS
+        from .._partition import Partitioner
+        from .._ray import RayPool
+
+        partitioner = (
+            plan.output_dir.partitioner()
+            if plan.output_dir is not None
+            else Partitioner(plan.partition_size or DEFAULT_PARTITION_SIZE, PARTITION_BUCKETS)
+        )
+        return RayPool(
+            settings,
+            address=plan.ray_address,
+            partitioner=partitioner,
+            output_dir=plan.output_dir,
+        )
+    if plan.output_dir is not None:
+        from .._partitioned import PartitionedPool
+
+        return PartitionedPool(Pool(settings, cache=plan.cache), plan.output_dir)
+    return Pool(settings, cache=plan.cache, check=check)
 
 
 @dataclass
@@ -181,7 +236,7 @@ def _hard_exit(status: int) -> None:
     os._exit(status)
 
 
-def _install_signal_handlers(pool: Pool, run: _Run) -> None:
+def _install_signal_handlers(pool: RunPool, run: _Run) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -244,7 +299,7 @@ async def _run(run: _Run) -> None:
     """input → pool → results channel → output, until the pool closes the channel."""
     source = _open_input(run)
     check, places = _link_checking(run, source)
-    async with Pool(run.settings, cache=run.plan.cache, check=check) as pool:
+    async with make_pool(run.settings, run.plan, check) as pool:
         _install_signal_handlers(pool, run)
         view = RunView()
         publisher = _Publisher(pool, view)
@@ -274,13 +329,14 @@ async def _run(run: _Run) -> None:
         finally:
             if display is not None:
                 display.stop()
-        output.finish(pool.cancelled, pool.read_count)
+        # The partitioned engines' results read back from complete partitions.
+        output.finish(pool.cancelled, pool.read_count, getattr(pool, "reused", 0))
     for error in source.errors:
         run.input_error = error
         run.env.stderr.write(f"fetchpool: error: {error}\n")
 
 
-async def _run_pool(pool: Pool, source: _Input, results: Channel[Result], run: _Run) -> None:
+async def _run_pool(pool: RunPool, source: _Input, results: Channel[Result], run: _Run) -> None:
     await pool.run(source, results)
     run.pool_done = True
 
@@ -288,7 +344,7 @@ async def _run_pool(pool: Pool, source: _Input, results: Channel[Result], run: _
 class _Publisher:
     """Publishes the pool's state to the displays' `RunView`, from the event loop (see `view`)."""
 
-    def __init__(self, pool: Pool, view: RunView) -> None:
+    def __init__(self, pool: RunPool, view: RunView) -> None:
         self._pool = pool
         self._view = view
         self.counted: int | None = None  # URL lines counted up front in regular files
@@ -331,7 +387,7 @@ def _on_daemon_thread(function: Callable[[T], R], argument: T) -> asyncio.Future
     return future
 
 
-async def _deadline(seconds: float, pool: Pool, run: _Run) -> None:
+async def _deadline(seconds: float, pool: RunPool, run: _Run) -> None:
     await asyncio.sleep(seconds)
     if pool.cancelled is None and not run.pool_done:
         run.deadline_reached = True
@@ -413,13 +469,14 @@ class _Output:
     def flush(self) -> None:
         self._guard(self._sink.flush)
 
-    def finish(self, cancelled: str | None, read: int) -> None:
+    def finish(self, cancelled: str | None, read: int, read_back: int = 0) -> None:
         """End the run's statistics (why it was cut short, what the input counted, the wall
         time every report shows), then the sink's output (summary, document, table).
 
         `read` is how many targets the pool read: after standard output was closed, those
         whose results were never taken are counted as cancelled, so the summary on standard
-        error still accounts for every URL read.
+        error still accounts for every URL read. `read_back` is how many results the
+        partitioned engines read back from complete partitions of `--output-dir`.
         """
         stats = self._stats
         if self._run.output_closed:
@@ -427,6 +484,7 @@ class _Output:
         elif cancelled is not None:
             stats.interrupted = cancelled
         stats.add_input(self._run.input_counts)
+        stats.read_back = read_back
         stats.stop()
         self._guard(self._sink.finish)
 

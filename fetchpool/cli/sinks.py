@@ -12,24 +12,10 @@ from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from .._models import Outcome, Result
+from .._records import RECORD_FIELDS, record_of
 from .literal import printable, printable_json, printable_lines
 
-CSV_FIELDS = (
-    "url",
-    "outcome",
-    "status",
-    "elapsed",
-    "attempts",
-    "final_url",
-    "error",
-    "source",
-    "line",
-    "kind",
-    "bytes",
-    "http_version",
-    "saved_to",
-    "cached",
-)
+CSV_FIELDS = RECORD_FIELDS
 
 
 def detail(result: Result) -> str:
@@ -43,22 +29,7 @@ def detail(result: Result) -> str:
 
 def as_record(result: Result) -> dict[str, Any]:
     """The fields of jsonl and csv, in their documented order."""
-    return {
-        "url": result.url,
-        "outcome": result.outcome.value,
-        "status": result.status,
-        "elapsed": round(result.elapsed, 6),
-        "attempts": result.attempts,
-        "final_url": result.final_url,
-        "error": result.error,
-        "source": result.source,
-        "line": result.line,
-        "kind": None if result.kind is None else result.kind.value,
-        "bytes": result.bytes_read,
-        "http_version": result.http_version,
-        "saved_to": result.saved_to,
-        "cached": result.cached,
-    }
+    return record_of(result)
 
 
 def format_plain(result: Result) -> str:

@@ -78,6 +78,10 @@ def _skipped(stats: RunStats) -> str | None:
     return ", ".join(parts) if parts else None
 
 
+def _read_back(stats: RunStats) -> str:
+    return f"{_plural(stats.read_back, 'result')} of complete partitions of --output-dir"
+
+
 def _latencies(stats: RunStats) -> str | None:
     p50, p95 = stats.latency(0.5), stats.latency(0.95)
     if p50 is None or p95 is None:
@@ -117,6 +121,8 @@ def format_summary(stats: RunStats) -> str:
     skipped = _skipped(stats)
     if skipped:
         lines.append(f"not checked: {skipped}")
+    if stats.read_back:
+        lines.append(f"read back: {_read_back(stats)}")
     interruption = _interruption(stats)
     if interruption:
         lines.append(interruption)
@@ -244,6 +250,8 @@ def summary_renderable(stats: RunStats) -> RenderableType:
     skipped = [_item(part) for part in _skipped_parts(stats)]
     if skipped:
         table.add_row("not checked", _Items(skipped, separator=", ", style="dim"))
+    if stats.read_back:
+        table.add_row("read back", _Items([_item(_read_back(stats))]))
 
     interruption = _interruption(stats)
     if interruption is None:
