@@ -34,7 +34,10 @@ from .sinks import FORMATTERS, DocumentSink, LineSink, ResultSink
 from .view import RunView
 
 if TYPE_CHECKING:
+    from .._cache import ResultCache
+    from .._filter import LinkFilter
     from .._links import LinkOptions
+    from .._partition import OutputDir
 
 
 class OutputFormat(enum.StrEnum):
@@ -529,6 +532,7 @@ def command(
     ] = False,
 ) -> int:
     env = Env()
+    paths = files or []
     if max_time is not None and not (0 < max_time < float("inf")):
         raise UsageError(f"invalid --max-time {max_time:g}: must be a positive number")
     settings = Settings(
@@ -554,66 +558,29 @@ def command(
         bearer=bearer or None,
         cookies=tuple(parse_cookie(c) for c in cookie or ()),
     )
-    if settings.save_dir is not None:
-        from .._save import SaveDir
-
-        SaveDir(Path(settings.save_dir), overwrite=overwrite)  # a bad DIR is a usage error now
-    if settings.cacert is not None:
-        from .._tls import check_cacert
-
-        check_cacert(settings.cacert)  # a bad FILE is a usage error now, not at the first https URL
-    if settings.http2:
-        _require_h2()
-    link_filter = None
-    if include or exclude or shard:
-        from .._filter import LinkFilter, parse_shard
-
-        link_filter = LinkFilter(
-            include=include or (),
-            exclude=exclude or (),
-            shard=parse_shard(shard) if shard else None,
-        )
-    result_cache = None
-    if cache is not None:
-        from .._cache import ResultCache, parse_duration
-
-        result_cache = ResultCache.load(Path(cache), max_age=parse_duration(max_cache_age))
-        if result_cache.warning:
-            env.stderr.write(f"fetchpool: warning: {result_cache.warning}\n")
-    if partition_size < 1:
-        raise UsageError(f"invalid --partition-size {partition_size}: must be at least 1")
-    if engine is Engine.RAY:
-        _require_ray(extract=extract, recursive=recursive, cache=cache is not None)
-    if ray_address is not None and engine is not Engine.RAY:
-        raise UsageError("--ray-address needs --engine ray")
-    partition_dir = None
-    if output_dir is not None:
-        # Link checking's results are per place and a crawl's pages are found by fetching
-        # them: neither is a list of URLs that partitions can be resumed from.
-        if extract or recursive:
-            option = "--extract" if extract else "--recursive"
-            raise UsageError(f"--output-dir does not work with {option} yet")
-        from .._partition import OutputDir
-
-        partition_dir = OutputDir(
-            Path(output_dir), size=partition_size, buckets=defaults.PARTITION_BUCKETS
-        )
-    paths = files or []
-    if recursive:
-        from .._source import is_url_argument
-
-        if dump:
-            raise UsageError("--dump cannot list a crawl: its pages must be fetched to find them")
-        if not any(map(is_url_argument, paths)):
-            raise UsageError("--recursive needs a start URL (http:// or https://) to crawl")
-        extract = True
-    elif max_depth is not None or sitemap or ignore_robots or max_pages != DEFAULT_MAX_PAGES:
-        raise UsageError("--max-depth, --max-pages, --sitemap and --ignore-robots need --recursive")
-    if (root_dir is not None or dump) and not extract:
-        option = "--root-dir" if root_dir is not None else "--dump"
-        raise UsageError(f"{option} needs --extract (it is about the links of documents)")
-    if root_dir is not None and not os.path.isdir(root_dir):
-        raise UsageError(f"invalid --root-dir {root_dir!r}: not a directory")
+    _check_settings(settings)
+    link_filter = _link_filter(include, exclude, shard)
+    result_cache = _result_cache(cache, max_cache_age, env)
+    partition_dir = _engine_checks(
+        engine,
+        ray_address,
+        output_dir,
+        partition_size,
+        extract=extract,
+        recursive=recursive,
+        cache=cache is not None,
+    )
+    extract = _link_checking_checks(
+        paths,
+        extract=extract,
+        recursive=recursive,
+        dump=dump,
+        root_dir=root_dir,
+        crawl_options=max_depth is not None
+        or sitemap
+        or ignore_robots
+        or max_pages != DEFAULT_MAX_PAGES,
+    )
     if not paths and env.stdin_isatty:
         raise UsageError("no input: give a FILE of URLs, or pipe URLs into standard input")
     fmt = output_format
@@ -625,28 +592,18 @@ def command(
         name = exc.filename if exc.filename is not None else "input"
         raise UsageError(f"cannot read {name}: {(exc.strerror or str(exc)).lower()}") from exc
     _raise_open_file_limit(settings.workers)
-
     links = None
     if extract:
-        from .._links import LinkOptions
-
-        crawl = None
-        if recursive:
-            from .._crawl import CrawlRules
-            from .._source import is_url_argument
-
-            crawl = CrawlRules(
-                filter(is_url_argument, paths),
-                max_depth=max_depth,
-                max_pages=max_pages,
-                robots=not ignore_robots,
-                sitemap=sitemap,
-            )
-        links = LinkOptions(
+        links = _link_options(
+            paths,
+            link_filter,
             root_dir=root_dir,
             check_fragments=check_fragments,
-            link_filter=link_filter,
-            crawl=crawl,
+            recursive=recursive,
+            max_depth=max_depth,
+            max_pages=max_pages,
+            sitemap=sitemap,
+            ignore_robots=ignore_robots,
         )
     if dump:
         return _dump(settings, inputs, links, env, max_time)
@@ -662,8 +619,157 @@ def command(
         output_dir=partition_dir,
         partition_size=partition_size,
     )
-    stats = RunStats()
     live = not (no_progress or quiet)
+    return _run(settings, plan, env, fmt, live=live, quiet=quiet, failures_only=failures_only)
+
+
+# -- the steps of `command`: check the options, build what the run needs, run it ---------
+
+
+def _check_settings(settings: Settings) -> None:
+    """Checks that would otherwise fail at the first URL: a bad --save DIR or --cacert FILE,
+    --http2 without h2."""
+    if settings.save_dir is not None:
+        from .._save import SaveDir
+
+        SaveDir(Path(settings.save_dir), overwrite=settings.overwrite)
+    if settings.cacert is not None:
+        from .._tls import check_cacert
+
+        check_cacert(settings.cacert)
+    if settings.http2:
+        _require_h2()
+
+
+def _link_filter(
+    include: list[str] | None, exclude: list[str] | None, shard: str | None
+) -> "LinkFilter | None":
+    """The --include/--exclude/--shard filter, when any of them is given."""
+    if not (include or exclude or shard):
+        return None
+    from .._filter import LinkFilter, parse_shard
+
+    return LinkFilter(
+        include=include or (),
+        exclude=exclude or (),
+        shard=parse_shard(shard) if shard else None,
+    )
+
+
+def _result_cache(cache: str | None, max_cache_age: str, env: Env) -> "ResultCache | None":
+    """The --cache file, loaded (a damaged one is a warning, not an error)."""
+    if cache is None:
+        return None
+    from .._cache import ResultCache, parse_duration
+
+    result_cache = ResultCache.load(Path(cache), max_age=parse_duration(max_cache_age))
+    if result_cache.warning:
+        env.stderr.write(f"fetchpool: warning: {result_cache.warning}\n")
+    return result_cache
+
+
+def _engine_checks(
+    engine: Engine,
+    ray_address: str | None,
+    output_dir: str | None,
+    partition_size: int,
+    *,
+    extract: bool,
+    recursive: bool,
+    cache: bool,
+) -> "OutputDir | None":
+    """Check --engine, --ray-address, --partition-size; return the --output-dir, opened."""
+    if partition_size < 1:
+        raise UsageError(f"invalid --partition-size {partition_size}: must be at least 1")
+    if engine is Engine.RAY:
+        _require_ray(extract=extract, recursive=recursive, cache=cache)
+    if ray_address is not None and engine is not Engine.RAY:
+        raise UsageError("--ray-address needs --engine ray")
+    if output_dir is None:
+        return None
+    # Link checking's results are per place and a crawl's pages are found by fetching
+    # them: neither is a list of URLs that partitions can be resumed from.
+    if extract or recursive:
+        option = "--extract" if extract else "--recursive"
+        raise UsageError(f"--output-dir does not work with {option} yet")
+    from .._partition import OutputDir
+
+    return OutputDir(Path(output_dir), size=partition_size, buckets=defaults.PARTITION_BUCKETS)
+
+
+def _link_checking_checks(
+    paths: Sequence[str],
+    *,
+    extract: bool,
+    recursive: bool,
+    dump: bool,
+    root_dir: str | None,
+    crawl_options: bool,
+) -> bool:
+    """Check the link-checking and crawl options together; return whether the inputs are
+    documents (--extract, which --recursive implies)."""
+    if recursive:
+        from .._source import is_url_argument
+
+        if dump:
+            raise UsageError("--dump cannot list a crawl: its pages must be fetched to find them")
+        if not any(map(is_url_argument, paths)):
+            raise UsageError("--recursive needs a start URL (http:// or https://) to crawl")
+        extract = True
+    elif crawl_options:
+        raise UsageError("--max-depth, --max-pages, --sitemap and --ignore-robots need --recursive")
+    if (root_dir is not None or dump) and not extract:
+        option = "--root-dir" if root_dir is not None else "--dump"
+        raise UsageError(f"{option} needs --extract (it is about the links of documents)")
+    if root_dir is not None and not os.path.isdir(root_dir):
+        raise UsageError(f"invalid --root-dir {root_dir!r}: not a directory")
+    return extract
+
+
+def _link_options(
+    paths: Sequence[str],
+    link_filter: "LinkFilter | None",
+    *,
+    root_dir: str | None,
+    check_fragments: bool,
+    recursive: bool,
+    max_depth: int | None,
+    max_pages: int,
+    sitemap: bool,
+    ignore_robots: bool,
+) -> "LinkOptions":
+    """How links are checked, and with --recursive which pages of a crawl are followed."""
+    from .._links import LinkOptions
+
+    crawl = None
+    if recursive:
+        from .._crawl import CrawlRules
+        from .._source import is_url_argument
+
+        crawl = CrawlRules(
+            filter(is_url_argument, paths),
+            max_depth=max_depth,
+            max_pages=max_pages,
+            robots=not ignore_robots,
+            sitemap=sitemap,
+        )
+    return LinkOptions(
+        root_dir=root_dir, check_fragments=check_fragments, link_filter=link_filter, crawl=crawl
+    )
+
+
+def _run(
+    settings: Settings,
+    plan: RunPlan,
+    env: Env,
+    fmt: OutputFormat,
+    *,
+    live: bool,
+    quiet: bool,
+    failures_only: bool,
+) -> int:
+    """Run the plan with the output, the live displays and the summary `fmt` asks for."""
+    stats = RunStats()
     show_progress = fmt is not OutputFormat.TABLE and live and env.progress_allowed
     status = execute(
         settings,
@@ -676,7 +782,7 @@ def command(
             env=env,
             live=live,
             summary=not quiet,
-            places=extract,
+            places=plan.extract,
         ),
         stats=stats,
         env=env,
