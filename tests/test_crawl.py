@@ -484,3 +484,27 @@ def test_url_argument_is_a_start_page(tree: SiteServer) -> None:
         "notes/5.txt",
     }
     assert {r["source"] for r in records} == {"<args>", first, second}
+
+
+def test_a_robots_txt_that_cannot_be_read_follows_no_page_of_its_origin_with_one_warning(
+    tree: SiteServer,
+) -> None:
+    # RFC 9309: a robots.txt answering 5xx means "complete disallow" until it can be read.
+    files = tree_files(tree.base)
+    files["/robots.txt"] = Resource(status=503, content_type="text/plain", body=b"down\n")
+    tree.files = files.get
+    done = run_fetchpool("--format", "jsonl", "--recursive", tree.url("/tree/1.html"))
+    assert done.returncode == 0, done.stderr
+    counts = pages_requested(tree)
+    # The start page (a URL argument) is followed; its links are checked, not followed.
+    assert sorted(u.rsplit("/", 2)[-2] + "/" + u.rsplit("/", 1)[1] for u in counts) == [
+        "notes/1.txt",
+        "tree/1.html",
+        "tree/2.html",
+        "tree/3.html",
+    ]
+    warnings = [line for line in done.stderr.decode().splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert "robots.txt" in warnings[0]
+    assert "HTTP 503" in warnings[0]
+    assert "--ignore-robots" in warnings[0]
