@@ -27,14 +27,15 @@ from urllib.parse import urljoin, urlsplit
 
 from ._local import ROOT_RELATIVE, LocalFiles
 from ._models import Result, Target
-from ._source import Input, TargetReader, decode_document, make_target, read_document
+from ._source import Input, TargetReader, make_target, read_document
 from ._stats import InputCounts
 
 if TYPE_CHECKING:
     from ._crawl import CrawlRules
-    from ._extract import DocumentType
+    from ._extract import Document, DocumentType
     from ._fetch import Page
     from ._filter import LinkFilter
+    from ._parsers import Parsed
 
 __all__ = [
     "FilteredTargets",
@@ -356,13 +357,14 @@ class LinkSource:
                     while frontier:
                         yield frontier.popleft()
             elif source.directory:
-                for path in _walk(source.name):
-                    self._document(str(path), None)
+                from ._parsers import parse_tree
+
+                # Parsed on every core, in walk order (see _parsers); the loop runs between
+                # documents, so a signal is handled at once even when no link is queued.
+                async for parsed in parse_tree(_walk(source.name)):
+                    self._take(parsed)
                     while frontier:
                         yield frontier.popleft()
-                    # A document whose links were all filtered out (or dumped) queues
-                    # nothing: let the loop run (a signal, the display) between documents.
-                    await asyncio.sleep(0)
             else:
                 try:
                     text = await read_document(source)
@@ -397,26 +399,33 @@ class LinkSource:
             self._pages_pending += 1
         self._frontier.append(target)
 
-    def _document(self, name: str, text: str | None) -> None:
-        """Queue the links of one local document (`text` None: read it from `name`)."""
+    def _document(self, name: str, text: str) -> None:
+        """Queue the links of one document read from an input (a file, standard input)."""
         from ._extract import document_type, parse_document
 
-        if text is None:
-            try:
-                text = decode_document(Path(name).read_bytes())
-            except OSError as exc:
-                self.warn(f"cannot read {name}: {(exc.strerror or str(exc)).lower()}")
-                return
-            except UnicodeDecodeError as exc:
-                self._undecodable(name, exc)
-                return
-        self._counts.documents += 1
         doc_type = document_type(name)
-        is_file = name != "-"
-        want_anchors = is_file and doc_type != "text"
-        mdx = name.lower().endswith(".mdx") if doc_type == "markdown" else None
-        document = parse_document(text, doc_type, want_anchors=want_anchors, mdx=mdx or None)
-        if want_anchors:
+        if name == "-":
+            self._take_document(name, parse_document(text, doc_type), is_file=False)
+            return
+        want_anchors = doc_type != "text"
+        mdx = True if doc_type == "markdown" and name.lower().endswith(".mdx") else None
+        document = parse_document(text, doc_type, want_anchors=want_anchors, mdx=mdx)
+        self._take_document(name, document, is_file=True)
+
+    def _take(self, parsed: Parsed) -> None:
+        """Queue the links of one document of a directory, read and parsed (see _parsers)."""
+        if parsed.unreadable is not None:
+            self.warn(f"cannot read {parsed.name}: {parsed.unreadable}")
+        elif parsed.undecodable is not None:
+            reason, start = parsed.undecodable
+            self._counts.undecodable += 1
+            self.warn(f"skipped {parsed.name}: {reason} (byte {start}); its links are not checked")
+        elif parsed.document is not None:
+            self._take_document(parsed.name, parsed.document, is_file=True)
+
+    def _take_document(self, name: str, document: Document, *, is_file: bool) -> None:
+        self._counts.documents += 1
+        if document.anchors is not None:
             self.local.remember(os.path.abspath(name), document.anchors)
         self._counts.unchecked.update(document.skipped)
         for link in document.links:
@@ -435,8 +444,9 @@ class LinkSource:
                 self._queue(target)
 
     def _undecodable(self, name: str, exc: UnicodeDecodeError) -> None:
-        self._counts.undecodable += 1
-        self.warn(f"skipped {name}: {exc.reason} (byte {exc.start}); its links are not checked")
+        from ._parsers import Parsed
+
+        self._take(Parsed(name, undecodable=(exc.reason, exc.start)))
 
     def _web_target(self, url: str, source: str, line: int) -> Target | None:
         # Filtered, grouped and shown as the masked URL, as every output shows it.
@@ -477,17 +487,14 @@ class LinkSource:
         self._frontier.append(target)
 
     def _read_anchors(self, path: Path) -> frozenset[str] | None:
-        from ._extract import document_type, parse_document
+        """The anchors of a document that is linked to but was not among the inputs."""
+        from ._extract import document_type
+        from ._parsers import parse_file
 
-        doc_type = document_type(path.name)
-        if doc_type == "text":
+        if document_type(path.name) == "text":
             return None
-        try:
-            text = decode_document(path.read_bytes())
-        except (OSError, UnicodeDecodeError):
-            return None
-        mdx = path.name.lower().endswith(".mdx") or None
-        return parse_document(text, doc_type, want_anchors=True, mdx=mdx).anchors
+        document = parse_file(str(path)).document
+        return document.anchors if document is not None else None
 
 
 def _walk(top: str) -> Iterator[str]:
