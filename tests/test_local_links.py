@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelpers import parse_jsonl, parse_summary, run_fetchpool
+from clihelpers import FETCHPOOL, cli_env, parse_jsonl, parse_summary, run_fetchpool
 from httpserver import HTTPTestServer
 
 
@@ -397,3 +397,19 @@ def test_dump_warns_about_a_page_it_cannot_read_and_still_exits_0(
     (warning,) = done.stderr.decode().splitlines()
     assert warning.startswith("fetchpool: warning: cannot read page ")
     assert "HTTP 404" in warning
+
+
+def test_dump_into_a_pipe_closed_early_exits_quietly(tmp_path: Path) -> None:
+    links = "\n".join(f"[l{k}](gone{k}.md)" for k in range(20_000))
+    root = tree(tmp_path, {"many.md": links + "\n"})
+    done = subprocess.run(
+        f"{' '.join(map(str, FETCHPOOL))} --extract --dump many.md | head -1",
+        shell=True,
+        cwd=root,
+        capture_output=True,
+        env=cli_env({}),
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout == b"gone0.md\tmany.md\t1\n"
+    assert done.stderr == b""  # no traceback, nothing at all

@@ -808,16 +808,12 @@ def _dump(
 
     Page URLs among the inputs are still fetched (their links are in them); nothing else is.
     """
-    from .literal import printable
-
-    def write(url: str, source: str, line: int) -> None:
-        text = f"{printable(url)}\t{printable(source)}\t{line}\n"
-        env.stdout.write(text.encode("utf-8", "replace"))
-
+    writer = _DumpWriter(env)
     stats = RunStats()
-    sink = _PageFailures(env)
-    plan = RunPlan(inputs=inputs, extract=True, links=links, dump=write, max_time=max_time)
+    sink = _PageFailures(env, writer)
+    plan = RunPlan(inputs=inputs, extract=True, links=links, dump=writer.write, max_time=max_time)
     status = execute(settings, plan, make_sink=lambda view: sink, stats=stats, env=env)
+    writer.flush()
     for failure in sink.failures:
         why = failure.error or f"HTTP {failure.status}"
         env.stderr.write(
@@ -829,11 +825,49 @@ def _dump(
     return int(ExitStatus.OK if status is ExitStatus.FAILURES else status)
 
 
+class _DumpWriter:
+    """`--dump`'s lines on standard output, written in blocks (a million places are a million
+    lines); a closed pipe (`| head`) ends the run at once and quietly, as the contract asks."""
+
+    BLOCK = 64 * 1024
+
+    def __init__(self, env: Env) -> None:
+        self._stdout = env.stdout
+        self._lines: list[str] = []
+        self._size = 0
+
+    def write(self, url: str, source: str, line: int) -> None:
+        from .literal import printable
+
+        text = f"{printable(url)}\t{printable(source)}\t{line}\n"
+        self._lines.append(text)
+        self._size += len(text)
+        if self._size >= self.BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        data = "".join(self._lines).encode("utf-8", "replace")
+        self._lines.clear()
+        self._size = 0
+        try:
+            self._stdout.write(data)
+            self._stdout.flush()
+        except BrokenPipeError:
+            # Nothing more can be said: leave now, as a closed pipe would (141), quietly.
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+            os._exit(ExitStatus.OUTPUT_CLOSED)
+
+
 class _PageFailures:
     """The sink of a `--dump` run: only page inputs are fetched; their failures are kept."""
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, writer: _DumpWriter) -> None:
         self._env = env
+        self._writer = writer
         self.failures: list[Result] = []
 
     def start(self) -> None:
@@ -844,7 +878,7 @@ class _PageFailures:
             self.failures.append(result)
 
     def flush(self) -> None:
-        self._env.stdout.flush()
+        self._writer.flush()  # a page's links are out as soon as it is read
 
     def finish(self) -> None:
         pass
