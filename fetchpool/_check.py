@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 from collections import OrderedDict
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from ._crawl import ROBOTS_CAP, SITEMAP_CAP, Robots, origin_of
 from ._fetch import Fetcher, Page
@@ -40,10 +40,11 @@ def page_anchors(page: Page) -> frozenset[str] | None:
     if not page.is_html:
         return None
     from ._extract import parse_document
+    from ._links import _on_github
 
-    host = (urlsplit(page.final_url).hostname or "").lower()
-    github = host == "github.com" or host.endswith(".github.com")
-    return parse_document(page.text(), "html", want_anchors=True, github=github).anchors
+    return parse_document(
+        page.text(), "html", want_anchors=True, github=_on_github(page.final_url)
+    ).anchors
 
 
 def judge_fragment(result: Result, fragment: str, anchors: frozenset[str] | None) -> Result:
@@ -122,19 +123,18 @@ class LinkChecker:
         read = follow = False
         anchors = None
         try:
-            if self._source.wants_page():
-                follow = await self._robots_allow(fetcher, target)
-            result = await fetcher.fetch(target, page if follow or self._fragments else None)
-            read = result.ok and bool(page.final_url)
-        except BaseException:
-            if future is not None:
-                future.cancel()
-                self._pages.pop(key, None)
+            try:
+                if self._source.wants_page():
+                    follow = await self._robots_allow(fetcher, target)
+                result = await fetcher.fetch(target, page if follow or self._fragments else None)
+                read = result.ok and bool(page.final_url)
+            finally:
+                anchors = self._source.page_done(target, page if read and follow else None)
+            if anchors is None and read and self._fragments:
+                anchors = page_anchors(page)  # not followed, but its anchors are linked to
+        except BaseException as exc:
+            self._failed(key, future, exc)
             raise
-        finally:
-            anchors = self._source.page_done(target, page if read and follow else None)
-        if anchors is None and read and self._fragments:
-            anchors = page_anchors(page)  # not followed, but its anchors are linked to
         if future is not None:
             future.set_result((result, anchors))
         if target.fragment is not None:
@@ -175,13 +175,26 @@ class LinkChecker:
         page = Page()
         try:
             result = await fetcher.fetch(target, page)
-        except BaseException:
-            future.cancel()
-            self._pages.pop(key, None)
+            anchors = page_anchors(page) if result.ok and page.final_url else None
+        except BaseException as exc:
+            self._failed(key, future, exc)
             raise
-        anchors = page_anchors(page) if result.ok and page.final_url else None
         future.set_result((result, anchors))
         return result, anchors
+
+    def _failed(
+        self, key: str, future: asyncio.Future[_Anchors] | None, exc: BaseException
+    ) -> None:
+        """A page read ended in an exception: whoever waits on it gets it too (a bug becomes
+        their FAIL as it is the reader's; a cancellation cancels them), never a hang."""
+        if future is None or future.done():
+            return
+        self._pages.pop(key, None)
+        if isinstance(exc, Exception):
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody may be waiting, and that is fine
+        else:
+            future.cancel()
 
     def _keep(self, key: str, future: asyncio.Future[_Anchors]) -> None:
         self._pages[key] = future

@@ -56,9 +56,15 @@ def origin_of(url: str) -> Origin | None:
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    host = parts.hostname
+    if scheme not in ("http", "https") or not host:
         return None
-    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+    if not host.isascii():
+        # As the request goes out (and as a response's URL reads): `bücher.example` is
+        # `xn--bcher-kva.example`.
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
+    return scheme, host.lower(), port or (443 if scheme == "https" else 80)
 
 
 def origin_url(origin: Origin) -> str:
@@ -99,7 +105,10 @@ class CrawlRules:
         self.robots = robots
         self.sitemap = sitemap
         self.followed = 0
-        self._seen: set[str] = set()
+        self._seen: set[str] = set()  # pages queued to be followed
+        # Seen only beyond --max-depth so far: pages run concurrently, so a deep page may
+        # link one before a shallower page does (then it is followed after all).
+        self._too_deep: set[str] = set()
 
     def follows_origin(self, url: str) -> bool:
         """True for a URL on one of the start pages' origins."""
@@ -112,15 +121,25 @@ class CrawlRules:
 
     def as_page(self, target: Target, depth: int) -> Target:
         """`target` as a page to follow at `depth`, or as it is when it is not followed."""
-        if self.max_depth is not None and depth > self.max_depth:
-            return target
         if self.followed >= self.max_pages or not self.follows_origin(target.url):
             return target
         key = target.url.partition("#")[0]
         if key in self._seen:
             return target
+        if self.max_depth is not None and depth > self.max_depth:
+            self._too_deep.add(key)
+            return target
         self._seen.add(key)
+        self._too_deep.discard(key)
         return dataclasses.replace(target, page=depth)
+
+    def add_origin(self, url: str) -> None:
+        """Follow this URL's origin too: where a start URL redirected (http to https, the
+        bare domain to www), the site is."""
+        origin = origin_of(url)
+        if origin is not None and origin not in self.origins:
+            self.origins.add(origin)
+            self._prefixes = (*self._prefixes, f"{origin_url(origin)}/")
 
     def follow(self) -> bool:
         """Count one more page whose links are read; False once `max_pages` were.
@@ -188,7 +207,9 @@ class Robots:
         status = result.status
         if status is not None and 200 <= status < 300:
             rules.parse(body.decode("utf-8", "replace").splitlines())
-        elif status is not None and 400 <= status < 500:
+        elif status is not None and 300 <= status < 500:
+            # 4xx: no robots.txt. 3xx: a redirect that was not followed (--no-follow), so
+            # the rules could not be read: taken as unavailable, which RFC 9309 allows.
             rules.parse([])  # no rules: everything allowed
         else:
             rules.parse(["User-agent: *", "Disallow: /"])

@@ -372,7 +372,10 @@ class Fetcher:
             page.body = response.content[: page.cap]
             attempt.bytes_read = len(page.body)
             return
-        decoder = BodyDecoder(response.headers.get_list("content-encoding", split_commas=True))
+        try:
+            decoder = BodyDecoder(response.headers.get_list("content-encoding", split_commas=True))
+        except DecodeError:
+            return  # a coding fetchpool cannot undo (br, zstd): the page's links are not read
         pieces: list[bytes] = []
         size = 0
         raw = 0

@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ._local import ROOT_RELATIVE, LocalFiles
 from ._models import Result, Target
-from ._source import Input, TargetReader, make_target, read_document
+from ._source import URL_ARGUMENTS, Input, TargetReader, make_target, read_document
 from ._stats import InputCounts
 
 if TYPE_CHECKING:
@@ -202,10 +202,21 @@ def _origin_prefix(url: str) -> str:
     return f"{scheme}://{rest.partition('/')[0].partition('?')[0].partition('#')[0]}"
 
 
+def _on_github(url: str) -> bool:
+    """True for a github.com page, whose anchors are `user-content-NAME` for `#NAME`."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "github.com" or host.endswith(".github.com")
+
+
 def _join(base: str, origin: str, link: str) -> str:
     """`urljoin(base, link)`, with a fast path for the most common link of a site's pages:
     a plain root-relative path (`/docs/a.html`) needs only the base's origin before it."""
-    if link.startswith("/") and not link.startswith("//") and "/." not in link:
+    if (
+        link.startswith("/")
+        and not link.startswith("//")
+        and "/." not in link
+        and not any(c in link for c in "\t\n\r")  # urljoin drops these, as browsers do
+    ):
         return origin + link
     return urljoin(base, link)
 
@@ -277,6 +288,8 @@ class LinkSource:
         if page is None:
             return None
         crawl = self._options.crawl
+        if crawl is not None and page_target.source == URL_ARGUMENTS:
+            crawl.add_origin(page.final_url)  # a start URL that redirects: the site is there
         if crawl is not None and not (
             page.is_html and crawl.follows_origin(page.final_url) and crawl.follow()
         ):
@@ -287,7 +300,9 @@ class LinkSource:
         from ._extract import parse_document
 
         fragments = self._options.check_fragments and doc_type == "html"
-        document = parse_document(page.text(), doc_type, want_anchors=fragments)
+        document = parse_document(
+            page.text(), doc_type, want_anchors=fragments, github=_on_github(page.final_url)
+        )
         self._counts.unchecked.update(document.skipped)
         base = page.final_url
         if document.base:
@@ -480,6 +495,10 @@ class LinkSource:
                 key = f"\0{target.local.path}#{target.local.fragment or ''}"
             else:
                 key = link_key(target.url, fragments=self._options.check_fragments)
+                if target.page is not None and key in places:
+                    # A page checked as a link when it was first found beyond --max-depth,
+                    # found again within it: fetched once more, to be followed this time.
+                    key += "\0page"
             if not places.add(key, target.url, target.source, target.line):
                 return
         if target.page is not None or target.sitemap:

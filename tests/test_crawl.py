@@ -26,7 +26,16 @@ from clihelpers import (
     spawn_fetchpool,
     wait_exit,
 )
-from crawlsite import Crawl, Resource, Site, SiteServer, mesh_files, slow_resource, tree_files
+from crawlsite import (
+    HTML,
+    Crawl,
+    Resource,
+    Site,
+    SiteServer,
+    mesh_files,
+    slow_resource,
+    tree_files,
+)
 from httpserver import wait_until
 
 # As in test_signals.py: the contract's one second plus 0.5 s for scheduling noise on CI.
@@ -508,3 +517,81 @@ def test_a_robots_txt_that_cannot_be_read_follows_no_page_of_its_origin_with_one
     assert "robots.txt" in warnings[0]
     assert "HTTP 503" in warnings[0]
     assert "--ignore-robots" in warnings[0]
+
+
+def _html(*hrefs: str) -> bytes:
+    lines = ["<!doctype html>", "<html><body>", *(f'<a href="{h}">x</a>' for h in hrefs)]
+    return ("\n".join([*lines, "</body></html>"]) + "\n").encode()
+
+
+def test_a_page_found_too_deep_first_is_followed_once_found_within_max_depth() -> None:
+    # Pages are read concurrently: /b is found 3 links away (via the fast /c, /d) before the
+    # slow /a, 1 link away, finds it at depth 2. --max-depth 2 must follow /b, so /e is checked.
+    files = {
+        "/": Resource(body=_html("/a.html", "/c.html")),
+        "/a.html": Resource(body=_html("/b.html"), delay=1.0),
+        "/c.html": Resource(body=_html("/d.html")),
+        "/d.html": Resource(body=_html("/b.html")),
+        "/b.html": Resource(body=_html("/e.html")),
+        "/e.html": Resource(body=_html()),
+    }
+    with SiteServer(files.get) as server:
+        records = crawl("--recursive", "--max-depth", "2", server.url("/"), status=0)
+        counts = pages_requested(server)
+    assert counts[server.url("/e.html")] == 1
+    places = sorted((r["url"].rsplit("/", 1)[-1], r["source"].rsplit("/", 1)[-1]) for r in records)
+    # Every place once: /b at /a and at /d, /e at /b; nothing reported twice.
+    assert places == sorted(
+        [
+            ("", "<args>"),
+            ("a.html", ""),
+            ("c.html", ""),
+            ("d.html", "c.html"),
+            ("b.html", "a.html"),
+            ("b.html", "d.html"),
+            ("e.html", "b.html"),
+        ]
+    )
+
+
+def test_a_start_url_that_redirects_to_another_origin_crawls_that_origin() -> None:
+    # http → https, example.org → www.example.org: the site is where the start URL lands.
+    with SiteServer() as server:
+        other = f"http://localhost:{server.port}"
+        files = {
+            "/": Resource(status=301, location=f"{other}/home.html"),
+            "/home.html": Resource(body=_html("/next.html")),
+            "/next.html": Resource(body=_html("/last.html")),
+            "/last.html": Resource(body=_html()),
+        }
+        server.files = files.get
+        records = crawl("--recursive", server.url("/"), status=0)
+    assert {r["url"] for r in records} >= {f"{other}/next.html", f"{other}/last.html"}
+
+
+def test_a_root_relative_link_with_a_newline_in_it_resolves_as_a_browser_does() -> None:
+    files = {
+        "/": Resource(body=b'<a href="/docs/\npage.html">x</a>\n'),
+        "/docs/page.html": Resource(),
+    }
+    with SiteServer(files.get) as server:
+        records = crawl("--recursive", server.url("/"), status=0)
+    assert server.url("/docs/page.html") in {r["url"] for r in records}
+
+
+def test_a_page_in_an_encoding_fetchpool_cannot_undo_is_checked_not_failed() -> None:
+    files = {"/": Resource(body=_html("/br.html")), "/br.html": Resource(body=b"\x8b\x03\x80")}
+    with SiteServer(files.get) as server:
+        original = server._dispatch
+
+        async def with_brotli(conn: Any, request: Any) -> bool:
+            if request.path == "/br.html":
+                await conn.send(
+                    200, b"\x8b\x03\x80", content_type=HTML, headers=[("Content-Encoding", "br")]
+                )
+                return False
+            return await original(conn, request)
+
+        server._dispatch = with_brotli  # type: ignore[method-assign]
+        records = crawl("--recursive", server.url("/"), status=0)
+    assert {r["outcome"] for r in records} == {"ok"}
