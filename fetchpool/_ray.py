@@ -356,8 +356,15 @@ class RayPool:
                 break
             pid, last = self._partitioner.assign(target)
             if self._output_dir is not None and await self._reuse(target, pid, last, results):
+                if last:
+                    self._send_off(pid)  # URLs the input added to that complete partition
                 continue
             partition = self._buffers.get(pid.bucket)
+            if partition is not None and partition.pid != pid:
+                # URLs added to an earlier, complete partition of this bucket: sent off before
+                # the bucket's next partition starts filling, so that one gets its own file.
+                self._send_off(partition.pid)
+                partition = None
             if partition is None:
                 # In a partition an earlier run completed, only URLs that run did not have
                 # (the input changed) are fetched; that partition's file is left as it is.
@@ -375,6 +382,14 @@ class RayPool:
         self._ready.extend(sorted(self._buffers.values(), key=lambda p: p.pid))
         self._buffers.clear()
         self._kick()
+
+    def _send_off(self, pid: PartitionId) -> None:
+        """Make the buffered partition `pid`, if there is one, ready to run."""
+        partition = self._buffers.get(pid.bucket)
+        if partition is not None and partition.pid == pid:
+            del self._buffers[pid.bucket]
+            self._ready.append(partition)
+            self._kick()
 
     async def _reuse(
         self, target: Target, pid: PartitionId, last: bool, results: Channel[Result]
@@ -443,9 +458,17 @@ class RayPool:
                     raise asyncio.CancelledError from None
                 except ray.exceptions.RayError as exc:
                     if attempt == PARTITION_ATTEMPTS:
-                        await self._fail_rest(partition, exc, results)
+                        failed = (
+                            f"the Ray task of this URL's partition failed: {type(exc).__name__}"
+                        )
+                        await self._fail_rest(partition, failed, results)
                 finally:
                     partition.generator = None
+            if not all(partition.received):
+                # The task ended, every time, without the results of some URLs (it stopped
+                # early on a worker): each still gets one, never none.
+                lost = "the Ray task of this URL's partition ended without its result"
+                await self._fail_rest(partition, lost, results)
             if partition.writer is not None and all(partition.received):
                 partition.writer.commit()
                 partition.writer = None
@@ -467,10 +490,7 @@ class RayPool:
         except (BrokenResourceError, ClosedResourceError):
             self.cancel(RESULTS_NOT_READ)
 
-    async def _fail_rest(
-        self, partition: _Partition, exc: BaseException, results: Channel[Result]
-    ) -> None:
-        error = f"the Ray task of this URL's partition failed: {type(exc).__name__}"
+    async def _fail_rest(self, partition: _Partition, error: str, results: Channel[Result]) -> None:
         for i, target in enumerate(partition.targets):
             if not partition.received[i]:
                 await self._deliver(
