@@ -25,14 +25,17 @@ import asyncio
 import contextlib
 import dataclasses
 import gzip
-import urllib.robotparser
 import xml.parsers.expat
 import zlib
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ._config import DEFAULT_MAX_PAGES
 from ._models import Result, Target
+
+if TYPE_CHECKING:
+    from protego import Protego
 
 __all__ = [
     "DEFAULT_MAX_PAGES",
@@ -163,7 +166,11 @@ class CrawlRules:
 class Robots:
     """The robots.txt rules of each origin, fetched once (concurrent asks share the fetch).
 
-    Read as RFC 9309 says: a 4xx answer (no robots.txt) allows everything; a 5xx or no
+    Matched as RFC 9309 says (the longest matching rule wins, `Allow` on a tie, `*` and `$`
+    in paths) by `protego`, Scrapy's parser: the standard library's `urllib.robotparser`
+    takes the first matching rule and knows no wildcards, so `Disallow: /` then
+    `Allow: /docs/` would follow nothing. Read as RFC 9309 says too: a 4xx answer (no
+    robots.txt) allows everything; a 5xx or no
     answer at all disallows every page of that origin (they are still checked, not
     followed), with one warning.
 
@@ -175,21 +182,19 @@ class Robots:
     def __init__(self, user_agent: str, warn: Callable[[str], None]) -> None:
         self._agent = user_agent
         self._warn = warn
-        self._rules: dict[Origin, asyncio.Future[urllib.robotparser.RobotFileParser]] = {}
+        self._rules: dict[Origin, asyncio.Future[Protego]] = {}
 
     def url(self, origin: Origin) -> str:
         """The robots.txt URL of an origin."""
         return f"{origin_url(origin)}/robots.txt"
 
-    def known(self, origin: Origin) -> asyncio.Future[urllib.robotparser.RobotFileParser] | None:
+    def known(self, origin: Origin) -> asyncio.Future[Protego] | None:
         """The rules of an origin, if they are being read or were read."""
         return self._rules.get(origin)
 
-    def start(self, origin: Origin) -> asyncio.Future[urllib.robotparser.RobotFileParser]:
+    def start(self, origin: Origin) -> asyncio.Future[Protego]:
         """Register that this origin's rules are being read (the caller sets the future)."""
-        future: asyncio.Future[urllib.robotparser.RobotFileParser] = (
-            asyncio.get_running_loop().create_future()
-        )
+        future: asyncio.Future[Protego] = asyncio.get_running_loop().create_future()
         self._rules[origin] = future
         return future
 
@@ -199,30 +204,27 @@ class Robots:
         if future is not None and not future.done():
             future.cancel()
 
-    def parse(
-        self, origin: Origin, result: Result, body: bytes
-    ) -> urllib.robotparser.RobotFileParser:
+    def parse(self, origin: Origin, result: Result, body: bytes) -> Protego:
         """The rules of an origin from the result of fetching its robots.txt."""
-        rules = urllib.robotparser.RobotFileParser(self.url(origin))
+        from protego import Protego
+
         status = result.status
         if status is not None and 200 <= status < 300:
-            rules.parse(body.decode("utf-8", "replace").splitlines())
-        elif status is not None and 300 <= status < 500:
+            return Protego.parse(body.decode("utf-8", "replace"))
+        if status is not None and 300 <= status < 500:
             # 4xx: no robots.txt. 3xx: a redirect that was not followed (--no-follow), so
             # the rules could not be read: taken as unavailable, which RFC 9309 allows.
-            rules.parse([])  # no rules: everything allowed
-        else:
-            rules.parse(["User-agent: *", "Disallow: /"])
-            why = f"HTTP {status}" if status is not None else (result.error or "no answer")
-            self._warn(
-                f"cannot read {self.url(origin)} ({why}): following none of its pages, as "
-                "RFC 9309 asks (links are still checked); --ignore-robots crawls them anyway"
-            )
-        return rules
+            return Protego.parse("")  # no rules: everything allowed
+        why = f"HTTP {status}" if status is not None else (result.error or "no answer")
+        self._warn(
+            f"cannot read {self.url(origin)} ({why}): following none of its pages, as "
+            "RFC 9309 asks (links are still checked); --ignore-robots crawls them anyway"
+        )
+        return Protego.parse("User-agent: *\nDisallow: /\n")
 
-    def allows(self, rules: urllib.robotparser.RobotFileParser, url: str) -> bool:
+    def allows(self, rules: Protego, url: str) -> bool:
         """Whether `rules` let this crawler follow `url`."""
-        return rules.can_fetch(self._agent, url)
+        return bool(rules.can_fetch(url, self._agent))
 
 
 def _inflate(body: bytes) -> bytes:

@@ -595,3 +595,25 @@ def test_a_page_in_an_encoding_fetchpool_cannot_undo_is_checked_not_failed() -> 
         server._dispatch = with_brotli  # type: ignore[method-assign]
         records = crawl("--recursive", server.url("/"), status=0)
     assert {r["outcome"] for r in records} == {"ok"}
+
+
+def test_robots_rules_match_as_rfc_9309_says_longest_rule_and_wildcards() -> None:
+    # Disallow: / with Allow: /public/ follows /public/ (the longest rule wins); a `*`
+    # pattern disallows the sorted listing. The first-match standard-library parser did
+    # neither.
+    robots = b"User-agent: *\nDisallow: /\nAllow: /public/\nDisallow: /*?sort=\n"
+    files = {
+        "/": Resource(body=_html("/public/a.html", "/public/list.html?sort=1", "/private.html")),
+        "/robots.txt": Resource(content_type="text/plain", body=robots),
+        "/public/a.html": Resource(body=_html("/public/leaf.html")),
+        "/public/leaf.html": Resource(body=_html()),
+        "/public/list.html": Resource(body=_html("/public/sorted-only.html")),
+        "/private.html": Resource(body=_html("/never.html")),
+    }
+    with SiteServer(files.get) as server:
+        crawl("--recursive", server.url("/"), status=(0, 1))
+        counts = pages_requested(server)
+    assert counts[server.url("/public/leaf.html")] == 1  # /public/a.html was followed
+    assert counts[server.url("/private.html")] == 1  # checked
+    assert counts[server.url("/never.html")] == 0  # not followed
+    assert counts[server.url("/public/sorted-only.html")] == 0  # ?sort= not followed
