@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime
 import resource
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -135,3 +137,23 @@ def proxy() -> Iterator[ForwardProxy]:
     forward_proxy = ForwardProxy()
     yield forward_proxy
     forward_proxy.close()
+
+
+@pytest.fixture
+def no_dns_for_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`.invalid` names fail to resolve in-process, without asking any DNS server.
+
+    The system resolver backend (getaddrinfo on threads) is selected so the patch is the one
+    place names are looked up; the c-ares backend is tested against a DNS server of the
+    suite's own (test_dns.py).
+    """
+    monkeypatch.setenv("FETCHPOOL_RESOLVER", "system")
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name.rstrip(".").endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

@@ -1,13 +1,13 @@
-"""A fetcher, not only a checker: --save, --max-time, --http2, proxies, credentials, --rate."""
+"""A fetcher, not only a checker: --save, --max-time, --http2, proxies, --rate (credentials
+and cookies end to end are in test_headers.py)."""
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from clihelpers import FETCHPOOL, cli_env, parse_jsonl, run_fetchpool, write_lines
@@ -231,44 +231,6 @@ def test_host_given_with_dash_h_replaces_the_default_one(
     assert run_fetchpool(path, "-H", "Host: example.test").returncode == 0
     hosts = [v for k, v in _request_at(fresh_server, "/headers/vhost") if k.lower() == "host"]
     assert hosts == ["example.test"]
-
-
-# -- credentials --------------------------------------------------------------------------------
-
-
-def _header_of(server: HTTPTestServer, path: str, name: str) -> str | None:
-    (request,) = [r for r in server.requests if r.path == path]
-    return request.header(name)
-
-
-def test_credentials_go_to_the_input_origin_but_never_after_a_cross_origin_redirect(
-    tmp_path: Path, fresh_server: HTTPTestServer
-) -> None:
-    elsewhere = fresh_server.url("/headers/elsewhere").replace("127.0.0.1", "localhost")
-    urls = [
-        fresh_server.url("/headers/direct"),
-        fresh_server.url(f"/redirect-to?url={quote(elsewhere, safe='')}"),
-    ]
-    path = write_lines(tmp_path / "urls.txt", urls)
-    done = run_fetchpool(
-        path, "--user", "alice:s3cret", "--cookie", "session=abc", "--cookie", "b=2"
-    )
-    assert done.returncode == 0
-    basic = "Basic " + base64.b64encode(b"alice:s3cret").decode()
-    assert _header_of(fresh_server, "/headers/direct", "Authorization") == basic
-    assert _header_of(fresh_server, "/headers/direct", "Cookie") == "session=abc; b=2"
-    assert _header_of(fresh_server, "/redirect-to", "Authorization") == basic
-    assert _header_of(fresh_server, "/headers/elsewhere", "Authorization") is None
-    assert _header_of(fresh_server, "/headers/elsewhere", "Cookie") is None
-
-
-def test_bearer_token_can_come_from_the_environment(
-    tmp_path: Path, fresh_server: HTTPTestServer
-) -> None:
-    path = write_lines(tmp_path / "urls.txt", [fresh_server.url("/headers/bearer")])
-    done = run_with_env(path, env={"FETCHPOOL_BEARER": "t0ken"})
-    assert done.returncode == 0
-    assert _header_of(fresh_server, "/headers/bearer", "Authorization") == "Bearer t0ken"
 
 
 # -- --rate -----------------------------------------------------------------------------------

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 import pytest
+from fetchhelpers import fetch_one
+from httpserver import HTTPTestServer
 
-from fetchpool._models import Kind
+import fetchpool
+from fetchpool import Kind, Outcome
 from fetchpool._redirects import (
     RedirectChain,
     RedirectError,
@@ -78,3 +83,66 @@ def test_the_same_url_again_is_a_loop_unless_a_cookie_set_on_the_way_changes_the
     assert chain.cookie == "pass=1"
     with pytest.raises(RedirectError, match="redirect loop after 2 redirects"):
         chain.follow(_redirect("http://a.test/gate", 302, "/gate"), "/gate")
+
+
+# -- redirects ---------------------------------------------------------------------------------
+
+
+def test_redirects_are_followed_and_final_url_reported(server: HTTPTestServer) -> None:
+    result = fetch_one(server.url("/redirect/3"))
+    assert result.outcome is Outcome.OK
+    assert result.final_url == server.url("/ok/final")
+
+
+def test_relative_redirect_is_resolved(server: HTTPTestServer) -> None:
+    result = fetch_one(server.url("/redirect-relative"))
+    assert result.outcome is Outcome.OK
+    assert result.final_url == server.url("/ok/rel")
+
+
+def test_no_follow_judges_the_3xx_by_accept(server: HTTPTestServer) -> None:
+    url = server.url("/redirect/1")
+    assert fetch_one(url, follow_redirects=False).kind is Kind.HTTP
+    accept = fetchpool.StatusSet.parse("200-299,302")
+    result = fetch_one(url, follow_redirects=False, accept=accept)
+    assert (result.outcome, result.status) == (Outcome.OK, 302)
+
+
+def test_status_set_holds_exactly_its_ranges() -> None:
+    accept = fetchpool.StatusSet.parse("200-299, 301,418-418")
+    inside = [200, 250, 299, 301, 418]
+    outside = [100, 199, 300, 302, 417, 419, 599, 1000, True, "200", None, 200.0]
+    assert all(code in accept for code in inside)
+    assert not any(code in accept for code in outside)
+    assert str(accept) == "200-299,301,418"
+    assert fetchpool.StatusSet(((0, 10**12),)) != accept  # built directly, still a small set
+    assert 999 in fetchpool.StatusSet(((0, 10**12),))
+
+
+def _seen_headers(server: HTTPTestServer, path: str) -> dict[str, str]:
+    (request,) = [r for r in server.requests if r.path == path]
+    return {k.lower(): v for k, v in request.headers}
+
+
+def test_sensitive_headers_are_not_sent_to_another_origin(fresh_server: HTTPTestServer) -> None:
+    # 127.0.0.1 and localhost are different origins on the same server.
+    other = fresh_server.url("/headers/after").replace("127.0.0.1", "localhost")
+    start = fresh_server.url(f"/redirect-to?url={quote(other, safe='')}")
+    headers = (("Authorization", "Bearer secret"), ("Cookie", "s=1"), ("X-Trace", "t"))
+    result = fetch_one(start, headers=headers, bearer=None)
+    assert result.outcome is Outcome.OK
+    first = _seen_headers(fresh_server, "/redirect-to")
+    assert first["authorization"] == "Bearer secret"
+    assert first["cookie"] == "s=1"
+    after = _seen_headers(fresh_server, "/headers/after")
+    assert "authorization" not in after
+    assert "cookie" not in after
+    assert after["x-trace"] == "t"
+
+
+def test_sensitive_headers_follow_a_same_origin_redirect(fresh_server: HTTPTestServer) -> None:
+    target = fresh_server.url("/headers/same")
+    start = fresh_server.url(f"/redirect-to?url={quote(target, safe='')}")
+    result = fetch_one(start, headers=(("Authorization", "Bearer secret"),))
+    assert result.outcome is Outcome.OK
+    assert _seen_headers(fresh_server, "/headers/same")["authorization"] == "Bearer secret"
