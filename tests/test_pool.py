@@ -5,26 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 import httpx
 import pytest
+from fetchhelpers import run
 from httpserver import HTTPTestServer
 from sources import StalledSource
 
 import fetchpool
 from fetchpool import Channel, Kind, Outcome, Pool, Result, Settings, Target
-
-T = TypeVar("T")
-
-
-def run(coro: Awaitable[T], timeout: float = 20) -> T:
-    async def bounded() -> T:
-        async with asyncio.timeout(timeout):
-            return await coro
-
-    return asyncio.run(bounded())
 
 
 async def collect(urls: list[str], **options: object) -> list[Result]:
