@@ -72,7 +72,7 @@ def test_a_tree_parsed_in_worker_processes_gives_what_one_process_gives(tmp_path
 
 
 def test_ctrl_c_while_workers_parse_leaves_no_process_and_says_nothing(tmp_path: Path) -> None:
-    docs = big_tree(tmp_path, 1500)
+    docs = big_tree(tmp_path, 4000)  # parsing outlasts the wait for its workers, anywhere
     mark = uuid.uuid4().hex
     env = cli_env({"FETCHPOOL_PARSE_PROCESSES": "2", "FETCHPOOL_TEST_MARK": mark})
     proc = subprocess.Popen(
