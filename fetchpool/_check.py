@@ -39,11 +39,10 @@ def page_anchors(page: Page) -> frozenset[str] | None:
     """The anchors of a fetched page; None when it is not HTML (nothing can be checked)."""
     if not page.is_html:
         return None
-    from ._extract import parse_document
-    from ._links import _on_github
+    from ._extract import on_github, parse_document
 
     return parse_document(
-        page.text(), "html", want_anchors=True, github=_on_github(page.final_url)
+        page.text(), "html", want_anchors=True, github=on_github(page.final_url)
     ).anchors
 
 
@@ -152,7 +151,9 @@ class LinkChecker:
             future = robots.start(origin)
             page = Page(ROBOTS_CAP)
             try:
-                result = await fetcher.fetch(Target(robots.url(origin)), page)
+                result = await fetcher.fetch(
+                    Target(robots.url(origin)), page, follow_redirects=True
+                )
             except BaseException:
                 robots.forget(origin)
                 raise

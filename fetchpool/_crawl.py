@@ -29,10 +29,12 @@ import xml.parsers.expat
 import zlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+
+import httpx
 
 from ._config import DEFAULT_MAX_PAGES
 from ._models import Result, Target
+from ._redirects import origin as rfc6454_origin
 
 if TYPE_CHECKING:
     from protego import Protego
@@ -48,34 +50,29 @@ __all__ = [
 ROBOTS_CAP = 512 * 1024  # RFC 9309: a crawler must read at least 500 KiB of robots.txt
 SITEMAP_CAP = 50 * 1024 * 1024  # the sitemaps.org limit for one (uncompressed) sitemap
 
-Origin = tuple[str, str, int]
+Origin = tuple[str, str, int | None]
+"""RFC 6454: scheme, host, port (None for the scheme's default), as `_redirects.origin`."""
 
 
 def origin_of(url: str) -> Origin | None:
-    """(scheme, host, port) of an http(s) URL, the port made explicit; None if it has none."""
+    """The origin of an http(s) URL as httpx reads it (host lower-case, an IDN host and its
+    punycode alike, the scheme's default port as None); None for anything else."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
         return None
-    scheme = parts.scheme.lower()
-    host = parts.hostname
-    if scheme not in ("http", "https") or not host:
+    if parsed.scheme not in ("http", "https") or not parsed.host:
         return None
-    if not host.isascii():
-        # As the request goes out (and as a response's URL reads): `bücher.example` is
-        # `xn--bcher-kva.example`.
-        with contextlib.suppress(UnicodeError):
-            host = host.encode("idna").decode("ascii")
-    return scheme, host.lower(), port or (443 if scheme == "https" else 80)
+    scheme, host, port = rfc6454_origin(parsed)
+    # httpx keeps a port written out even when it is the scheme's own: one origin either way.
+    return scheme, host, None if port == (443 if scheme == "https" else 80) else port
 
 
 def origin_url(origin: Origin) -> str:
     """`https://host[:port]` for an origin, the port left out when it is the default."""
     scheme, host, port = origin
-    default = 443 if scheme == "https" else 80
     shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown}" if port == default else f"{scheme}://{shown}:{port}"
+    return f"{scheme}://{shown}" if port is None else f"{scheme}://{shown}:{port}"
 
 
 class CrawlRules:
@@ -160,7 +157,7 @@ class CrawlRules:
         """The `/sitemap.xml` URL of each start origin (with `--sitemap`), in a stable order."""
         if not self.sitemap:
             return []
-        return [f"{origin_url(origin)}/sitemap.xml" for origin in sorted(self.origins)]
+        return sorted(f"{origin_url(origin)}/sitemap.xml" for origin in self.origins)
 
 
 class Robots:
@@ -212,8 +209,8 @@ class Robots:
         if status is not None and 200 <= status < 300:
             return Protego.parse(body.decode("utf-8", "replace"))
         if status is not None and 300 <= status < 500:
-            # 4xx: no robots.txt. 3xx: a redirect that was not followed (--no-follow), so
-            # the rules could not be read: taken as unavailable, which RFC 9309 allows.
+            # 4xx: no robots.txt. 3xx: more redirects than are followed (they are followed
+            # whatever --no-follow says), which RFC 9309 lets a crawler take as unavailable.
             return Protego.parse("")  # no rules: everything allowed
         why = f"HTTP {status}" if status is not None else (result.error or "no answer")
         self._warn(

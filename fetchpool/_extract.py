@@ -58,8 +58,8 @@ __all__ = [
 
 DocumentType = Literal["markdown", "html", "text"]
 
-_MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".mkd", ".mdown", ".qmd", ".rmd")
-_HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".mkd", ".mdown", ".qmd", ".rmd")
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 _URL_ATTRIBUTES = frozenset({"href", "src"})
 _PRECONNECT_RELS = frozenset({"preconnect", "dns-prefetch"})
 
@@ -106,9 +106,9 @@ class Document:
 def document_type(name: str) -> DocumentType:
     """The document type of a file name, by its extension (stdin, `-`, is plain text)."""
     lowered = name.lower()
-    if lowered.endswith(_MARKDOWN_SUFFIXES):
+    if lowered.endswith(MARKDOWN_SUFFIXES):
         return "markdown"
-    if lowered.endswith(_HTML_SUFFIXES):
+    if lowered.endswith(HTML_SUFFIXES):
         return "html"
     return "text"
 
@@ -172,6 +172,13 @@ class _Slugger:
             slug = f"{base}-{count}"
         self._taken.add(slug)
         return slug
+
+
+def on_github(url: str) -> bool:
+    """True for a github.com page, whose anchors are `user-content-NAME` for `#NAME` (see
+    `parse_document`'s `github`)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "github.com" or host.endswith(".github.com")
 
 
 def parse_document(

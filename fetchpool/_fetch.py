@@ -72,14 +72,13 @@ class Page:
     fetched with GET.
     """
 
-    __slots__ = ("body", "cap", "content_type", "final_url", "truncated")
+    __slots__ = ("body", "cap", "content_type", "final_url")
 
     def __init__(self, cap: int = PAGE_CAP) -> None:
         self.cap = cap
         self.body = b""
         self.content_type = ""
         self.final_url = ""
-        self.truncated = False
 
     @property
     def is_html(self) -> bool:
@@ -174,12 +173,17 @@ class Fetcher:
 
             self._save = SaveDir(Path(settings.save_dir), overwrite=settings.overwrite)
 
-    async def fetch(self, target: Target, page: Page | None = None) -> Result:
+    async def fetch(
+        self, target: Target, page: Page | None = None, *, follow_redirects: bool | None = None
+    ) -> Result:
         """Fetch one target; always returns its one result (raises only on cancellation).
 
         With `page`, an accepted response's body is read into it (see `Page`) and the request
         is a GET whatever `settings.method` says; a cached result is not used, as it has no body.
+        `follow_redirects` overrides the setting for this fetch (a robots.txt is read through
+        its redirects whatever the run does with its links: RFC 9309 §2.3.1.2).
         """
+        follow = self._settings.follow_redirects if follow_redirects is None else follow_redirects
         if target.invalid is not None:
             return Result.failed(target, Kind.INVALID, target.invalid)
         if (
@@ -202,7 +206,7 @@ class Fetcher:
                     attempts += 1
                     if attempts > 1:
                         attempt = _Attempt(save_path=attempt.save_path)
-                    await self._attempt(target, attempt, attempts, page)
+                    await self._attempt(target, attempt, attempts, page, follow)
                     if attempts > settings.retries or not is_transient(
                         attempt.failure, attempt.status
                     ):
@@ -248,7 +252,12 @@ class Fetcher:
         )
 
     async def _attempt(
-        self, target: Target, attempt: _Attempt, attempt_number: int, page: Page | None = None
+        self,
+        target: Target,
+        attempt: _Attempt,
+        attempt_number: int,
+        page: Page | None,
+        follow_redirects: bool,
     ) -> None:
         """One attempt: send, follow redirects, read the body up to the cap.
 
@@ -283,7 +292,7 @@ class Fetcher:
                     attempt.http_version = response.http_version
                     if status in TRANSIENT_STATUSES:
                         attempt.retry_after = response.headers.get("retry-after")
-                    location = redirect_location(response) if settings.follow_redirects else None
+                    location = redirect_location(response) if follow_redirects else None
                     if location:
                         await self._drain(response, REDIRECT_BODY_CAP, None)
                         chain.follow(response, location)
@@ -367,7 +376,6 @@ class Fetcher:
         """Read the body into `page`, decoded, up to its cap (the rest is left unread)."""
         page.final_url = str(response.url)
         page.content_type = response.headers.get("content-type", "")
-        page.truncated = False
         if response.is_stream_consumed:  # built in memory, e.g. by a mock transport
             page.body = response.content[: page.cap]
             attempt.bytes_read = len(page.body)
@@ -389,7 +397,6 @@ class Fetcher:
                     if size >= page.cap:
                         break
                 if size >= page.cap:
-                    page.truncated = True
                     break
             else:
                 decoder.finish()

@@ -202,12 +202,6 @@ def _origin_prefix(url: str) -> str:
     return f"{scheme}://{rest.partition('/')[0].partition('?')[0].partition('#')[0]}"
 
 
-def _on_github(url: str) -> bool:
-    """True for a github.com page, whose anchors are `user-content-NAME` for `#NAME`."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host == "github.com" or host.endswith(".github.com")
-
-
 def _join(base: str, origin: str, link: str) -> str:
     """`urljoin(base, link)`, with a fast path for the most common link of a site's pages:
     a plain root-relative path (`/docs/a.html`) needs only the base's origin before it."""
@@ -249,7 +243,7 @@ class LinkSource:
         dump: Dump | None = None,
     ) -> None:
         self._inputs = inputs
-        self.places = self._places = places
+        self.places = places
         self._options = options
         self._counts = counts
         self.warn = warn
@@ -297,11 +291,11 @@ class LinkSource:
         doc_type = _page_type(page)
         if doc_type is None:
             return None
-        from ._extract import parse_document
+        from ._extract import on_github, parse_document
 
         fragments = self._options.check_fragments and doc_type == "html"
         document = parse_document(
-            page.text(), doc_type, want_anchors=fragments, github=_on_github(page.final_url)
+            page.text(), doc_type, want_anchors=fragments, github=on_github(page.final_url)
         )
         self._counts.unchecked.update(document.skipped)
         base = page.final_url
@@ -402,7 +396,7 @@ class LinkSource:
             await self._wake.wait()
 
     def _start_page(self, target: Target) -> None:
-        places = self._places
+        places = self.places
         if places is not None and not places.add(
             link_key(target.url, fragments=self._options.check_fragments),
             target.url,
@@ -416,16 +410,9 @@ class LinkSource:
 
     def _document(self, name: str, text: str) -> None:
         """Queue the links of one document read from an input (a file, standard input)."""
-        from ._extract import document_type, parse_document
+        from ._parsers import parse_text
 
-        doc_type = document_type(name)
-        if name == "-":
-            self._take_document(name, parse_document(text, doc_type), is_file=False)
-            return
-        want_anchors = doc_type != "text"
-        mdx = True if doc_type == "markdown" and name.lower().endswith(".mdx") else None
-        document = parse_document(text, doc_type, want_anchors=want_anchors, mdx=mdx)
-        self._take_document(name, document, is_file=True)
+        self._take_document(name, parse_text(name, text), is_file=name != "-")
 
     def _take(self, parsed: Parsed) -> None:
         """Queue the links of one document of a directory, read and parsed (see _parsers)."""
@@ -489,7 +476,7 @@ class LinkSource:
         if self._dump is not None:
             self._dump(target.url, target.source, target.line)
             return
-        places = self._places
+        places = self.places
         if places is not None:
             if target.local is not None:
                 key = f"\0{target.local.path}#{target.local.fragment or ''}"

@@ -26,7 +26,6 @@ ROOT_RELATIVE = "root-relative"
 """What `LocalFiles.resolve` returns for a root-relative link when there is no root dir."""
 
 ALWAYS_THERE = frozenset({"", "top"})
-_MARKDOWN = (".md", ".markdown", ".mdx", ".mkd", ".mdown", ".qmd", ".rmd")
 
 AnchorReader = Callable[[Path], "frozenset[str] | None"]
 
@@ -99,7 +98,9 @@ class LocalFiles:
         anchors = self.anchors(path)
         if anchors is None or fragment in anchors:
             return None, None
-        if fragment.lower() in anchors and path.lower().endswith(_MARKDOWN):
+        from ._extract import document_type  # link checking only: not at start-up
+
+        if fragment.lower() in anchors and document_type(path) == "markdown":
             # GitHub finds a heading's anchor whatever the case of the link (#Options for
             # "## Options"); its slugs are lower-case.
             return None, None

@@ -26,7 +26,7 @@ from pathlib import Path
 from ._extract import Document, document_type, parse_document
 from ._source import decode_document
 
-__all__ = ["Parsed", "parse_file", "parse_tree"]
+__all__ = ["Parsed", "parse_file", "parse_text", "parse_tree"]
 
 IN_PROCESS = 16
 """Documents of a walk parsed in the run's own process before workers are started: a small
@@ -58,10 +58,15 @@ def parse_file(name: str) -> Parsed:
         return Parsed(name, unreadable=(exc.strerror or str(exc)).lower())
     except UnicodeDecodeError as exc:
         return Parsed(name, undecodable=(exc.reason, exc.start))
+    return Parsed(name, parse_text(name, text))
+
+
+def parse_text(name: str, text: str) -> Document:
+    """The links (and, for Markdown and HTML, the anchors) of a local document's text, read
+    as its file name says (standard input, `-`, is plain text)."""
     doc_type = document_type(name)
     mdx = True if doc_type == "markdown" and name.lower().endswith(".mdx") else None
-    document = parse_document(text, doc_type, want_anchors=doc_type != "text", mdx=mdx)
-    return Parsed(name, document)
+    return parse_document(text, doc_type, want_anchors=doc_type != "text", mdx=mdx)
 
 
 def _processes() -> int:

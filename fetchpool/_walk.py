@@ -19,13 +19,11 @@ from pathlib import Path
 
 import pathspec
 
+from ._extract import HTML_SUFFIXES, MARKDOWN_SUFFIXES
+
 __all__ = ["DOCUMENT_SUFFIXES", "walk_documents"]
 
-DOCUMENT_SUFFIXES = frozenset(
-    {".md", ".markdown", ".mdx", ".mkd", ".mdown", ".qmd", ".rmd"}
-    | {".html", ".htm", ".xhtml"}
-    | {".txt"}
-)
+DOCUMENT_SUFFIXES = frozenset((*MARKDOWN_SUFFIXES, *HTML_SUFFIXES, ".txt"))
 
 _Rules = list[tuple[Path, pathspec.GitIgnoreSpec]]
 

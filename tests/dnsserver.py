@@ -61,11 +61,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from dnslib import AAAA, OPCODE, QTYPE, RCODE, RR, A, DNSRecord  # type: ignore[import-untyped]
+from loopthread import STOP_TIMEOUT, LoopThreadServer
 
 __all__ = ["DNSRules", "DNSServerProcess", "DNSStats", "DNSTestServer"]
 
 SCRIPT = Path(__file__).resolve()
-_STOP_TIMEOUT = 5.0
+
 _START_TIMEOUT = 10.0
 _UDP_LIMIT = 512  # without EDNS0
 _SLOW_DELAY = 0.5
@@ -180,7 +181,7 @@ class DNSStats:
         return cls(counts, tcp=int(data["tcp"]), resets=int(data["resets"]))
 
 
-class DNSTestServer:
+class DNSTestServer(LoopThreadServer):
     """The DNS server in a daemon thread of this process; see the module docstring.
 
     Thread-safe statistics: `queries(name, qtype=None)`, `total()`, `tcp_total()`, `stats()`
@@ -193,6 +194,8 @@ class DNSTestServer:
         port: 0 picks a free port (the same for UDP and TCP); see `port` after start().
         rules: what to answer; the keyword arguments below build one when it is None.
     """
+
+    NAME = "DNS test server"
 
     def __init__(
         self,
@@ -208,6 +211,7 @@ class DNSTestServer:
         ttl: int = 60,
         on_query: Callable[[DNSTestServer], None] | None = None,
     ) -> None:
+        super().__init__()
         self.host = host
         self.port = port
         self.rules = rules or DNSRules(
@@ -223,10 +227,6 @@ class DNSTestServer:
         self._tcp = 0
         self._resets = 0
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -256,35 +256,6 @@ class DNSTestServer:
             self._resets += 1
 
     # -- life cycle -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start listening; returns once UDP and TCP are bound."""
-        if self._thread is not None:
-            raise RuntimeError("server already started")
-        self._thread = threading.Thread(target=self._run, name="DNSTestServer", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(_STOP_TIMEOUT):
-            raise RuntimeError("DNS test server did not start in time")
-        if self._startup_error is not None:
-            raise RuntimeError("DNS test server failed to start") from self._startup_error
-
-    def stop(self) -> None:
-        """Close the sockets, drop pending answers, join the thread (bounded)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if thread.is_alive():
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._shutdown()))
-            thread.join(_STOP_TIMEOUT)
-        self._thread = None
-
-    def __enter__(self) -> DNSTestServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -331,10 +302,10 @@ class DNSTestServer:
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=_STOP_TIMEOUT)
+            await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
         if self._tcp_server is not None:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._tcp_server.wait_closed(), _STOP_TIMEOUT)
+                await asyncio.wait_for(self._tcp_server.wait_closed(), STOP_TIMEOUT)
         # Transports close their sockets in a callback of the next loop iteration.
         for _ in range(3):
             await asyncio.sleep(0)
@@ -516,7 +487,7 @@ class DNSServerProcess:
         data: dict[str, Any] = json.loads(self.stats_file.read_text())
         return data
 
-    def stats(self, timeout: float = _STOP_TIMEOUT) -> DNSStats:
+    def stats(self, timeout: float = STOP_TIMEOUT) -> DNSStats:
         """The counts now (on demand: after asking the script for a fresh file)."""
         if self.on_demand and self.process.poll() is None:
             before = self._read()["snapshots"]
@@ -538,7 +509,7 @@ class DNSServerProcess:
     def tcp_total(self) -> int:
         return self.stats().tcp
 
-    def reset(self, timeout: float = _STOP_TIMEOUT) -> None:
+    def reset(self, timeout: float = STOP_TIMEOUT) -> None:
         """Zero the counts; returns once the stats file shows it."""
         before = self.stats().resets
         self.process.send_signal(signal.SIGUSR2)
@@ -571,7 +542,7 @@ def _read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
                 raise TimeoutError(f"no ready line within {timeout} s")
             chunk = os.read(fd, 4096)
             if not chunk:
-                raise RuntimeError(f"exited with {process.wait(_STOP_TIMEOUT)}")
+                raise RuntimeError(f"exited with {process.wait(STOP_TIMEOUT)}")
             data += chunk
     return data.split(b"\n", 1)[0]
 
@@ -581,10 +552,10 @@ def _end(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(_STOP_TIMEOUT)
+            process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(_STOP_TIMEOUT)
+            process.wait(STOP_TIMEOUT)
     for stream in (process.stdin, process.stdout, process.stderr):
         if stream is not None:
             stream.close()

@@ -25,8 +25,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Self
 from urllib.parse import parse_qs, unquote, unquote_to_bytes, urlsplit
+
+from loopthread import STOP_TIMEOUT, LoopThreadServer
 
 __all__ = [
     "ENCODED_ROUTES",
@@ -44,7 +45,6 @@ __all__ = [
 CHUNK_SIZE = 64 * 1024
 _CHUNK = bytes(CHUNK_SIZE)
 _HEAD_LIMIT = 256 * 1024
-_STOP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +186,7 @@ ServerRequest = _Request
 """A route answers one request and returns True when the connection must close afterwards."""
 
 
-class HTTPTestServer:
+class HTTPTestServer(LoopThreadServer):
     """An HTTP/1.1 server on 127.0.0.1 (port 0) in a background thread, with misbehaving routes.
 
     Routes (`<x>` is any tag that makes a URL unique; it is ignored):
@@ -232,6 +232,8 @@ class HTTPTestServer:
         routes: routes of the test's own, by exact path (no query), before the ones above.
     """
 
+    NAME = "test server"
+
     def __init__(
         self,
         *,
@@ -239,6 +241,7 @@ class HTTPTestServer:
         ssl_context: ssl.SSLContext | None = None,
         routes: Mapping[str, Route] | None = None,
     ) -> None:
+        super().__init__()
         self.host = host
         self.ssl_context = ssl_context
         self.port = 0
@@ -254,12 +257,8 @@ class HTTPTestServer:
         self._hits: Counter[str] = Counter()
         self._flaky: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._conns: dict[asyncio.Task[None], _Conn] = {}
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
 
     # -- public API -------------------------------------------------------------------------
 
@@ -287,35 +286,6 @@ class HTTPTestServer:
             self._hits.clear()
             self._flaky.clear()
             self.max_open_connections = self.open_connections
-
-    def start(self) -> None:
-        """Start listening; returns once the port is bound."""
-        if self._thread is not None:
-            raise RuntimeError("server already started")
-        self._thread = threading.Thread(target=self._run, name="HTTPTestServer", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(_STOP_TIMEOUT):
-            raise RuntimeError("test server did not start in time")
-        if self._startup_error is not None:
-            raise RuntimeError("test server failed to start") from self._startup_error
-
-    def stop(self) -> None:
-        """Close the listener and every connection, then join the thread (bounded)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if thread.is_alive():
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._shutdown()))
-            thread.join(_STOP_TIMEOUT)
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- the loop thread --------------------------------------------------------------------
 
@@ -357,9 +327,9 @@ class HTTPTestServer:
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=_STOP_TIMEOUT)
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._server.wait_closed(), _STOP_TIMEOUT)
+            await asyncio.wait_for(self._server.wait_closed(), STOP_TIMEOUT)
         asyncio.get_running_loop().stop()
 
     async def _on_connection(
@@ -377,7 +347,7 @@ class HTTPTestServer:
             if self.ssl_context is not None:
                 # TLS is started here rather than by the listener so that a client stuck in the
                 # handshake is a connection this server tracks, counts and closes on stop().
-                await writer.start_tls(self.ssl_context, ssl_handshake_timeout=_STOP_TIMEOUT)
+                await writer.start_tls(self.ssl_context, ssl_handshake_timeout=STOP_TIMEOUT)
             await self._serve(conn)
         except _Reset:
             conn.reset()

@@ -617,3 +617,25 @@ def test_robots_rules_match_as_rfc_9309_says_longest_rule_and_wildcards() -> Non
     assert counts[server.url("/private.html")] == 1  # checked
     assert counts[server.url("/never.html")] == 0  # not followed
     assert counts[server.url("/public/sorted-only.html")] == 0  # ?sort= not followed
+
+
+def test_robots_txt_is_read_through_its_redirects_even_with_no_follow() -> None:
+    # RFC 9309 §2.3.1.2: a crawler follows robots.txt's redirects; --no-follow is about links.
+    files = {
+        "/": Resource(body=_html("/private/a.html", "/open.html")),
+        "/robots.txt": Resource(status=301, location="/real-robots.txt"),
+        "/real-robots.txt": Resource(
+            content_type="text/plain", body=b"User-agent: *\nDisallow: /private/\n"
+        ),
+        "/private/a.html": Resource(body=_html("/private/never.html")),
+        "/open.html": Resource(body=_html("/leaf.html")),
+        "/leaf.html": Resource(body=_html()),
+    }
+    with SiteServer(files.get) as server:
+        done = run_fetchpool("--format", "jsonl", "--recursive", "--no-follow", server.url("/"))
+        counts = pages_requested(server)
+    assert done.returncode == 0, done.stderr
+    assert b"warning" not in done.stderr
+    assert counts[server.url("/real-robots.txt")] == 1
+    assert counts[server.url("/leaf.html")] == 1  # /open.html followed
+    assert counts[server.url("/private/never.html")] == 0  # /private/ disallowed

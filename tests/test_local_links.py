@@ -62,7 +62,7 @@ def repo(tmp_path: Path, server: HTTPTestServer) -> Path:
                 "[bad anchor](guide/usage.md#nosuch)\n"
                 "[here](#getting-started)\n"
                 "[not here](#nowhere)\n"
-                "[top](#top)\n"
+                "[top](#top) [hash](#)\n"
                 "[dir](guide/)\n"
                 "[page](page.html#section-2)\n"
                 "[page bad](page.html#section-9)\n"
@@ -118,7 +118,13 @@ def test_fragments_of_local_documents_are_checked_against_slugs_and_html_anchors
 ) -> None:
     _, records = check(repo, "docs")
     by_url = {r["url"]: r for r in records}
-    for good in ("guide/usage.md#install-it", "#getting-started", "#top", "page.html#section-2"):
+    for good in (
+        "guide/usage.md#install-it",
+        "#getting-started",
+        "#top",
+        "#",
+        "page.html#section-2",
+    ):
         assert by_url[good]["outcome"] == "ok", by_url[good]
     for bad in ("guide/usage.md#nosuch", "#nowhere", "page.html#section-9"):
         assert (by_url[bad]["outcome"], by_url[bad]["kind"]) == ("fail", "fragment"), bad
